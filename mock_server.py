@@ -306,9 +306,9 @@ def _plan(conv: _Conversation, seed: str, *, id_prefix: str, prompt_tokens: int)
         reasoning = "The tool results are in. I will answer from them." if thinks else ""
         return _Reply(reasoning, "Here is what I found: %s." % used, [], prompt_tokens)
     calls = []
-    hint = _hint_words(conv.user_text)
     schemas = dict(conv.tools)
     for index, name in enumerate(_tools_to_call(conv)):
+        hint = _hint_words(conv.user_text)  # each call draws from the user's words afresh
         arguments = _sample(schemas[name] or {"type": "object"}, name, hint)
         if not isinstance(arguments, dict):
             arguments = {}

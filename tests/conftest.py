@@ -1,0 +1,179 @@
+"""Shared fixtures: a clean environment, the mock server, and a raw socket server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import tokenhub  # noqa: E402
+from mock_server import MockServer  # noqa: E402
+
+ENV_VARS = (
+    "TOKENHUB_API_KEY", "TOKENHUB_BASE_URL", "TOKENHUB_REGION",
+    "OPENAI_API_KEY", "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """No test sees the machine's keys or base URLs (and so none leaves loopback)."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def mock():
+    with MockServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(mock):
+    with tokenhub.TokenHub(api_key="test-key", base_url=mock.url, max_retries=0) as c:
+        yield c
+
+
+# ---------------------------------------------------------------------------
+# A raw HTTP server the test scripts byte for byte
+# ---------------------------------------------------------------------------
+
+
+def http_response(status=200, body=b"", headers=None, *, reason="X", close=True):
+    """The bytes of one HTTP/1.1 response with a Content-Length."""
+    if isinstance(body, str):
+        body = body.encode()
+    lines = ["HTTP/1.1 %d %s" % (status, reason), "Content-Length: %d" % len(body)]
+    lines += ["%s: %s" % item for item in (headers or {}).items()]
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def sse_response(payload, *, content_type="text/event-stream"):
+    """A streamed reply that ends when the connection closes (no length, no chunking)."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    head = "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nConnection: close\r\n\r\n" % content_type
+    return head.encode() + payload
+
+
+CLOSE = object()  # a script step: hang up without answering
+HANG = object()  # a script step: never answer (until the server stops)
+
+
+class RawServer:
+    """Answers requests on 127.0.0.1 from a script, one step per request.
+
+    A step is bytes (sent; the connection closes if they say ``Connection: close``),
+    ``CLOSE`` (hang up unanswered), ``HANG`` (say nothing until stopped) or a
+    callable ``step(conn)``. ``requests`` holds each request's raw head and body.
+    """
+
+    def __init__(self, *steps):
+        self.steps = list(steps)
+        self.requests = []
+        self.connections = 0
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self._sock.getsockname()[1]
+        self._open = []
+        self._threads = []
+        self._accepter = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self):
+        self._accepter.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        except OSError:
+            pass
+        self._sock.close()
+        for conn in self._open:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+        self._accepter.join(5)
+        for thread in self._threads:
+            thread.join(5)
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._open.append(conn)
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn):
+        reader = conn.makefile("rb")
+        try:
+            while self.steps:
+                request = _read_request(reader)
+                if request is None:
+                    return
+                self.requests.append(request)
+                step = self.steps.pop(0)
+                if step is CLOSE:
+                    return
+                if step is HANG:
+                    self._stop.wait()
+                    return
+                if callable(step):
+                    step(conn)
+                    return
+                conn.sendall(step)
+                if b"connection: close" in step.lower().split(b"\r\n\r\n")[0]:
+                    return
+        except OSError:
+            return
+        finally:
+            reader.close()
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+
+def _read_request(reader):
+    """(head text, body bytes) of one request, or None at end of input."""
+    lines = []
+    while True:
+        line = reader.readline(65537)
+        if not line:
+            return None
+        if line in (b"\r\n", b"\n"):
+            break
+        lines.append(line.decode("latin-1").rstrip("\r\n"))
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    return "\n".join(lines), reader.read(length)
+
+
+@pytest.fixture
+def raw_server():
+    """``with raw_server(step, ...) as srv:`` - a scripted loopback server."""
+    return RawServer
