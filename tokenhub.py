@@ -519,18 +519,6 @@ def iter_sse(
 # ---------------------------------------------------------------------------
 
 
-class _NotGiven:
-    """Marks an argument the caller left out (``None`` is a value)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NOT_GIVEN"
-
-
-_NOT_GIVEN = _NotGiven()
-
-
 class _Origin:
     """Where requests go: scheme, host, port and the root path in front of ``/v1``."""
 
@@ -910,19 +898,19 @@ class TokenHub:
         return {name: value for name, value in merged.values() if value is not None}
 
     def _post(
-        self,
-        protocol: str,
-        path: str,
-        body: dict[str, Any],
-        *,
-        step: _Step,
-        extra_headers: Mapping[str, str | None] | None,
-        extra_query: Mapping[str, Any] | None,
-        extra_body: Mapping[str, Any] | None,
-        timeout: float | None | _NotGiven,
-        max_retries: int | _NotGiven,
+        self, protocol: str, path: str, body: dict[str, Any], params: dict[str, Any], step: _Step
     ) -> Any:
-        """Send one JSON request; return the parsed reply, or a Stream when streaming."""
+        """Send one JSON request; return the parsed reply, or a Stream when streaming.
+
+        ``params`` are the caller's keyword arguments: the request options
+        (``extra_*``, ``timeout``, ``max_retries``) are taken out, the rest is body.
+        """
+        extra_headers = params.pop("extra_headers", None)
+        extra_query = params.pop("extra_query", None)
+        extra_body = params.pop("extra_body", None)
+        timeout = params.pop("timeout", self.timeout)
+        max_retries = params.pop("max_retries", self.max_retries)
+        body.update(params)
         if extra_body:
             body.update(extra_body)
         stream = body.get("stream") is True
@@ -936,10 +924,6 @@ class TokenHub:
 
             target += "?" + urlencode(extra_query, doseq=True)
         headers = self._headers(protocol, stream, extra_headers)
-        if isinstance(timeout, _NotGiven):
-            timeout = self.timeout
-        if isinstance(max_retries, _NotGiven):
-            max_retries = self.max_retries
         conn, response = self._send(target, payload, headers, timeout, max_retries)
         if stream:
             return self._open_stream(conn, response, step)
@@ -1094,7 +1078,7 @@ def _choose_base_url(
 
 
 class OpenAI(TokenHub):
-    """The TokenHub client, constructed like ``openai.OpenAI``.
+    """The TokenHub client, constructed like ``openai.OpenAI`` (same arguments).
 
     Reads ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` (then ``TOKENHUB_API_KEY``
     and ``TOKENHUB_BASE_URL``), so a script written for the OpenAI SDK runs
@@ -1104,24 +1088,9 @@ class OpenAI(TokenHub):
     _KEY_ENV = ("OPENAI_API_KEY",)
     _URL_ENV = ("OPENAI_BASE_URL",)
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float | None = 600.0,
-        max_retries: int = 2,
-        default_headers: Mapping[str, str] | None = None,
-        region: str | None = None,
-    ) -> None:
-        super().__init__(
-            api_key, base_url=base_url, region=region, timeout=timeout,
-            max_retries=max_retries, default_headers=default_headers,
-        )
-
 
 class Anthropic(TokenHub):
-    """The TokenHub client, constructed like ``anthropic.Anthropic``.
+    """The TokenHub client, constructed like ``anthropic.Anthropic`` (same arguments).
 
     ``api_key`` (``ANTHROPIC_API_KEY``) is sent as ``x-api-key``, ``auth_token``
     (``ANTHROPIC_AUTH_TOKEN``, as Claude Code uses it) as ``Authorization: Bearer``;
@@ -1132,23 +1101,6 @@ class Anthropic(TokenHub):
     _KEY_ENV = ("ANTHROPIC_API_KEY",)
     _TOKEN_ENV = ("ANTHROPIC_AUTH_TOKEN",)
     _URL_ENV = ("ANTHROPIC_BASE_URL",)
-
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        auth_token: str | None = None,
-        base_url: str | None = None,
-        timeout: float | None = 600.0,
-        max_retries: int = 2,
-        default_headers: Mapping[str, str] | None = None,
-        region: str | None = None,
-    ) -> None:
-        super().__init__(
-            api_key, base_url=base_url, region=region,
-            timeout=timeout, max_retries=max_retries, default_headers=default_headers,
-            auth_token=auth_token,
-        )
 
 
 # ---------------------------------------------------------------------------
@@ -1193,35 +1145,20 @@ class _Completions:
     def __init__(self, client: TokenHub) -> None:
         self._client = client
 
-    def create(
-        self,
-        *,
-        model: str,
-        messages: list[Any],
-        extra_headers: Mapping[str, str | None] | None = None,
-        extra_query: Mapping[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        timeout: float | None | _NotGiven = _NOT_GIVEN,
-        max_retries: int | _NotGiven = _NOT_GIVEN,
-        **params: Any,
-    ) -> Any:
+    def create(self, *, model: str, messages: list[Any], **params: Any) -> Any:
         """Create a chat completion (OpenAI protocol).
 
         Every request parameter (``temperature``, ``tools``, ``stream_options``,
         ``thinking``, ``reasoning_effort``, ...) is sent as given. ``extra_body``
         is merged into the JSON body, ``extra_headers`` into the headers (a
-        ``None`` value removes one), ``extra_query`` into the URL. Returns an
+        ``None`` value removes one), ``extra_query`` into the URL; ``timeout``
+        and ``max_retries`` override the client's for this call. Returns an
         :class:`APIObject` (``object: "chat.completion"``), or with
         ``stream=True`` a :class:`Stream` of ``chat.completion.chunk`` objects
         that ends at ``data: [DONE]``.
         """
         body = {"model": model, "messages": messages}
-        body.update(params)
-        return self._client._post(
-            "openai", "/v1/chat/completions", body, step=_openai_step,
-            extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body,
-            timeout=timeout, max_retries=max_retries,
-        )
+        return self._client._post("openai", "/v1/chat/completions", body, params, _openai_step)
 
 
 class _Chat:
@@ -1259,19 +1196,7 @@ class _Messages:
     def __init__(self, client: TokenHub) -> None:
         self._client = client
 
-    def create(
-        self,
-        *,
-        model: str,
-        max_tokens: int,
-        messages: list[Any],
-        extra_headers: Mapping[str, str | None] | None = None,
-        extra_query: Mapping[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        timeout: float | None | _NotGiven = _NOT_GIVEN,
-        max_retries: int | _NotGiven = _NOT_GIVEN,
-        **params: Any,
-    ) -> Any:
+    def create(self, *, model: str, max_tokens: int, messages: list[Any], **params: Any) -> Any:
         """Create a message (Anthropic protocol, ``x-api-key`` auth).
 
         Every request parameter (``system``, ``tools``, ``tool_choice``,
@@ -1282,9 +1207,4 @@ class _Messages:
         ``ping`` and event types this module does not know are passed through.
         """
         body = {"model": model, "max_tokens": max_tokens, "messages": messages}
-        body.update(params)
-        return self._client._post(
-            "anthropic", "/v1/messages", body, step=_anthropic_step,
-            extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body,
-            timeout=timeout, max_retries=max_retries,
-        )
+        return self._client._post("anthropic", "/v1/messages", body, params, _anthropic_step)
