@@ -915,8 +915,8 @@ class TokenHub:
             body.update(extra_body)
         stream = body.get("stream") is True
         try:
-            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        except (TypeError, ValueError) as exc:
+            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except (TypeError, ValueError) as exc:  # UnicodeEncodeError: a lone surrogate
             raise TypeError("the request body is not JSON-serializable: %s" % exc) from None
         target = self._origin.root_path + path
         if extra_query:

@@ -132,6 +132,8 @@ def test_max_retries_must_be_a_count():
 def test_unserialisable_body_is_a_clear_error(client):
     with pytest.raises(TypeError, match="not JSON-serializable"):
         client.chat.completions.create(model="glm-5", messages=HI, metadata={1, 2})
+    with pytest.raises(TypeError, match="not JSON-serializable"):
+        client.chat.completions.create(model="glm-5", messages=[{"role": "user", "content": "\ud800"}])
 
 
 def test_module_surface():

@@ -1,6 +1,8 @@
 """The OpenAI Chat Completions protocol: tokenhub's client against the mock server."""
 
+import copy
 import json
+import pickle
 
 import pytest
 
@@ -60,6 +62,21 @@ def test_response_object_access_styles(client):
     assert reply.model_dump_json(indent=None) == json.dumps(plain, ensure_ascii=False)
     text = repr(reply)
     assert text.startswith("<chat.completion {") and len(text) < 200
+
+
+def test_response_objects_copy_and_pickle(client):
+    reply = client.chat.completions.create(model="deepseek-v4-flash", messages=HELLO)
+    for clone in (copy.deepcopy(reply), pickle.loads(pickle.dumps(reply))):
+        assert clone == reply and type(clone) is tokenhub.APIObject
+        assert clone.choices[0].message.reasoning_content == reply.choices[0].message.reasoning_content
+    clone.choices[0].message.content = "changed"  # attribute assignment sets the key
+    assert clone["choices"][0]["message"]["content"] == "changed"
+    assert reply.choices[0].message.content != "changed"
+    del clone.choices[0].message.content
+    assert "content" not in clone.choices[0].message
+    with pytest.raises(AttributeError):
+        del clone.choices[0].message.content
+    assert "reasoning_content" in dir(reply.choices[0].message)
 
 
 def test_message_goes_back_into_the_conversation(client, mock):
