@@ -35,6 +35,7 @@ __all__ = [
     "TokenHub",
     "OpenAI",
     "Anthropic",
+    "Timeout",
     # data objects
     "APIObject",
     "Stream",
@@ -75,12 +76,19 @@ if TYPE_CHECKING:  # names for annotations only; keeps `typing` off the import p
 
     _Step = Callable[["ServerSentEvent"], Tuple[Any, bool]]
 
-#: Region name -> root URL. The OpenAI protocol lives at {root}/v1/chat/completions,
-#: the Anthropic one at {root}/v1/messages (PROTOCOL.md, "Hosts and auth").
+#: Region name -> (primary root, backup root...). The OpenAI protocol lives at
+#: {root}/v1/chat/completions, the Anthropic one at {root}/v1/messages; the backup
+#: host is for "when the default address is unavailable" (PROTOCOL.md, "Hosts and auth").
 _REGIONS = {
-    "singapore": "https://tokenhub-intl.tencentcloudmaas.com",
-    "guangzhou": "https://tokenhub.tencentcloudmaas.com",
-    "store": "https://tokenhub.store/api",
+    "singapore": (
+        "https://tokenhub-intl.tencentcloudmaas.com",
+        "https://tokenhub-intl.tencentcloudmaas.tech",
+    ),
+    "guangzhou": (
+        "https://tokenhub.tencentcloudmaas.com",
+        "https://tokenhub.tencentcloudmaas.tech",
+    ),
+    "store": ("https://tokenhub.store/api",),
 }
 _DEFAULT_REGION = "singapore"
 _ANTHROPIC_VERSION = "2023-06-01"
@@ -519,6 +527,87 @@ def iter_sse(
 # ---------------------------------------------------------------------------
 
 
+class Timeout:
+    """Time limits in seconds; ``None`` is no limit.
+
+    - ``connect``: to open a connection (TCP, a proxy tunnel, the TLS handshake).
+    - ``read``: for the next bytes of a reply to arrive.
+    - ``idle``: between two events of a stream (``None``: the ``read`` limit).
+    - ``total``: the whole call, retries and the last event of a stream included.
+
+    A number ``t`` given as a client's or a call's ``timeout`` stands for
+    ``Timeout(connect=min(t, 5.0), read=t)``; ``None`` for no limits at all.
+    """
+
+    __slots__ = ("connect", "read", "idle", "total")
+
+    def __init__(
+        self,
+        *,
+        connect: float | None = 5.0,
+        read: float | None = 600.0,
+        idle: float | None = None,
+        total: float | None = None,
+    ) -> None:
+        for name, value in (("connect", connect), ("read", read), ("idle", idle), ("total", total)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+            ):
+                raise ValueError("Timeout.%s must be a number of seconds > 0 or None, got %r" % (name, value))
+        self.connect = connect
+        self.read = read
+        self.idle = idle
+        self.total = total
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Timeout):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __repr__(self) -> str:
+        return "Timeout(%s)" % ", ".join("%s=%r" % (n, getattr(self, n)) for n in self.__slots__)
+
+
+def _as_timeout(value: Any) -> Timeout:
+    """A Timeout from what a caller passed as ``timeout``."""
+    if isinstance(value, Timeout):
+        return value
+    if value is None:
+        return Timeout(connect=None, read=None)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return Timeout(connect=min(float(value), 5.0), read=float(value))
+    raise ValueError(
+        "timeout must be a number of seconds > 0, None or a tokenhub.Timeout, got %r" % (value,)
+    )
+
+
+class _Budget:
+    """One call's clock: its limits, and the moment its total runs out."""
+
+    __slots__ = ("timeout", "end")
+
+    def __init__(self, timeout: Timeout) -> None:
+        self.timeout = timeout
+        self.end = None if timeout.total is None else time.monotonic() + timeout.total
+
+    def cap(self, seconds: float | None) -> float | None:
+        """``seconds``, cut to what is left of the total; raises once the total is spent."""
+        if self.end is None:
+            return seconds
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise self.expired()
+        return left if seconds is None else min(seconds, left)
+
+    def spent(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end
+
+    def expired(self) -> APITimeoutError:
+        return APITimeoutError(
+            "the call's total deadline of %gs passed (Timeout.total)" % self.timeout.total
+        )
+
+
 class _Origin:
     """Where requests go: scheme, host, port and the root path in front of ``/v1``."""
 
@@ -543,6 +632,16 @@ class _Origin:
             netloc += ":%d" % parts.port
         self.url = "%s://%s%s" % (self.scheme, netloc, self.root_path)
 
+    def is_loopback(self) -> bool:
+        import ipaddress
+
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
 
 def _root_path(path: str) -> str:
     """The path in front of ``/v1``, from a root, a ``.../v1`` or an endpoint URL."""
@@ -556,31 +655,77 @@ def _root_path(path: str) -> str:
     return path
 
 
+class _Proxy:
+    """An HTTP proxy named by the environment, and the headers it wants."""
+
+    __slots__ = ("host", "port", "headers")
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(url if "://" in url else "http://" + url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(
+                "only http:// proxies are supported (HTTPS_PROXY / HTTP_PROXY), got scheme %r"
+                % parts.scheme
+            )
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.headers: dict[str, str] = {}
+        if parts.username is not None:
+            import base64
+
+            pair = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
+            self.headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+
+
+def _proxy_for(origin: _Origin) -> _Proxy | None:
+    """The proxy that HTTPS_PROXY / HTTP_PROXY name for an origin, unless NO_PROXY exempts it."""
+    from urllib.request import getproxies_environment, proxy_bypass_environment
+
+    proxies = getproxies_environment()  # lower- and upper-case names, as curl reads them
+    url = proxies.get(origin.scheme) or proxies.get("all")
+    if not url or proxy_bypass_environment("%s:%d" % (origin.host, origin.port), proxies):
+        return None
+    return _Proxy(url)
+
+
+_UNRESOLVED = object()
+
+
 class _Pool:
     """Idle keep-alive connections to one origin, shared by one client's threads."""
 
-    def __init__(self, origin: _Origin, *, max_idle: int = 8) -> None:
+    def __init__(self, origin: _Origin, tls: Callable[[], ssl.SSLContext], *, max_idle: int = 8) -> None:
         import threading
 
-        self._origin = origin
+        self.origin = origin
+        self._tls = tls
         self._max_idle = max_idle
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
-        self._ssl_context: ssl.SSLContext | None = None
+        self._proxy: Any = _UNRESOLVED
 
-    def acquire(self, timeout: float | None, *, fresh: bool) -> http.client.HTTPConnection:
-        """An idle connection (unless ``fresh``), else a new one; its timeout set."""
-        conn = None
+    @property
+    def proxy(self) -> _Proxy | None:
+        """The proxy in use, read from the environment at the first request."""
+        if self._proxy is _UNRESOLVED:
+            self._proxy = _proxy_for(self.origin)
+        return self._proxy
+
+    def target(self, path: str) -> str:
+        """The request target: absolute through a plain-http proxy, else the path."""
+        if self.proxy is not None and self.origin.scheme == "http":
+            return "http://%s:%d%s" % (self.origin.host, self.origin.port, path)
+        return path
+
+    def acquire(self, *, fresh: bool) -> http.client.HTTPConnection:
+        """An idle connection (unless ``fresh``), else a new unopened one."""
         if not fresh:
             with self._lock:
                 if self._idle:
-                    conn = self._idle.pop()
-        if conn is None:
-            conn = self._connect(timeout)
-        conn.timeout = timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout)
-        return conn
+                    return self._idle.pop()
+        return self._new()
 
     def release(self, conn: http.client.HTTPConnection) -> None:
         """Keep a connection whose last response was read to the end."""
@@ -597,30 +742,51 @@ class _Pool:
         for conn in idle:
             conn.close()
 
-    def _connect(self, timeout: float | None) -> http.client.HTTPConnection:
+    def _new(self) -> http.client.HTTPConnection:
         import http.client
 
-        origin = self._origin
+        origin, proxy = self.origin, self.proxy
+        host, port = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
         if origin.scheme == "http":
-            return http.client.HTTPConnection(
-                origin.host, origin.port, timeout=timeout, blocksize=_READ_SIZE
-            )
-        if self._ssl_context is None:
+            return http.client.HTTPConnection(host, port, blocksize=_READ_SIZE)
+        conn = http.client.HTTPSConnection(host, port, context=self._tls(), blocksize=_READ_SIZE)
+        if proxy is not None:  # CONNECT tunnel; TLS and its SNI are for the origin
+            conn.set_tunnel(origin.host, origin.port, headers=proxy.headers)
+        return conn
+
+
+def _tls_factory(
+    ca_file: str | None, client_cert: Any, context: ssl.SSLContext | None
+) -> Callable[[], ssl.SSLContext]:
+    """A maker of the client's one TLS context: built now when configured, else on first use."""
+    if context is None and (ca_file or client_cert):
+        import ssl
+
+        context = ssl.create_default_context(cafile=ca_file)  # verification stays on
+        if client_cert:
+            certfile, keyfile = (client_cert, None) if isinstance(client_cert, str) else client_cert
+            context.load_cert_chain(certfile, keyfile)
+    made = [context]
+
+    def tls() -> ssl.SSLContext:
+        if made[0] is None:
             import ssl
 
-            self._ssl_context = ssl.create_default_context()  # verification always on
-        return http.client.HTTPSConnection(
-            origin.host, origin.port, timeout=timeout, context=self._ssl_context,
-            blocksize=_READ_SIZE,
-        )
+            made[0] = ssl.create_default_context()
+        return made[0]
+
+    return tls
 
 
-def _io_error(exc: BaseException, what: str) -> APIConnectionError:
+def _io_error(exc: BaseException, what: str, budget: _Budget, limit: str) -> APIConnectionError:
     """Map a socket or http.client failure to the matching tokenhub error."""
     import socket
 
     if isinstance(exc, socket.timeout):
-        return APITimeoutError("%s timed out" % what)
+        if budget.spent():
+            return budget.expired()
+        seconds = getattr(budget.timeout, limit)
+        return APITimeoutError("%s timed out after %gs (Timeout.%s)" % (what, seconds, limit))
     return APIConnectionError("%s failed: %s: %s" % (what, type(exc).__name__, exc))
 
 
@@ -631,6 +797,12 @@ def _is_stale(exc: BaseException) -> bool:
     return isinstance(
         exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
     )
+
+
+def _http_exception() -> type[Exception]:
+    import http.client
+
+    return http.client.HTTPException
 
 
 def _retry_delay(headers: Mapping[str, str], attempt: int) -> float:
@@ -668,11 +840,6 @@ def _should_retry(status: int, headers: Mapping[str, str]) -> bool:
     return status in _RETRY_STATUSES or status >= 500
 
 
-def _lower_headers(response: http.client.HTTPResponse) -> dict[str, str]:
-    """The response headers with lower-case names (a repeated name keeps its last value)."""
-    return {k.lower(): v for k, v in response.getheaders()}
-
-
 def _request_id(headers: Mapping[str, str]) -> str | None:
     for name in _REQUEST_ID_HEADERS:
         value = headers.get(name)
@@ -681,29 +848,95 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+class _Reply:
+    """A response being read: its connection, its socket and its call's clock."""
+
+    __slots__ = ("pool", "conn", "sock", "response", "budget", "headers", "_applied")
+
+    def __init__(
+        self,
+        pool: _Pool,
+        conn: http.client.HTTPConnection,
+        sock: Any,
+        response: http.client.HTTPResponse,
+        budget: _Budget,
+    ) -> None:
+        self.pool = pool
+        self.conn = conn
+        self.sock = sock  # kept apart: http.client drops conn.sock when the reply closes it
+        self.response = response
+        self.budget = budget
+        self.headers = {k.lower(): v for k, v in response.getheaders()}
+        self._applied: Any = _UNRESOLVED
+
+    def read1(self, seconds: float | None, limit: str) -> bytes:
+        """The next bytes (b"" at the end), waiting at most ``seconds`` (``Timeout.<limit>``)."""
+        wait = self.budget.cap(seconds)
+        if wait != self._applied:  # a syscall saved on the common, unchanging limit
+            self.sock.settimeout(wait)
+            self._applied = wait
+        try:
+            return self.response.read1(_READ_SIZE)
+        except (OSError, _http_exception()) as exc:
+            raise _io_error(exc, "reading the reply", self.budget, limit) from exc
+
+    def read_all(self, limit: int) -> bytes | None:
+        """The whole body, or None past ``limit`` bytes; frees or closes the connection."""
+        parts, size = [], 0
+        try:
+            while size <= limit:
+                chunk = self.read1(self.budget.timeout.read, "read")
+                if not chunk:
+                    self.finish(self.drained())
+                    return b"".join(parts)
+                parts.append(chunk)
+                size += len(chunk)
+        except BaseException:
+            self.finish(False)
+            raise
+        self.finish(False)
+        return None
+
+    def drained(self) -> bool:
+        """After the last byte: mark the exchange done; True if the connection may be reused."""
+        self.response.close()
+        return not self.response.will_close
+
+    def drain(self) -> bool:
+        """Read what follows a stream's terminator so the connection can be reused."""
+        left = _MAX_DRAIN
+        while left > 0:
+            chunk = self.read1(self.budget.timeout.read, "read")
+            if not chunk:
+                return self.drained()
+            left -= len(chunk)
+        return False
+
+    def finish(self, reusable: bool) -> None:
+        if reusable:
+            self.pool.release(self.conn)
+        else:
+            self.conn.close()
+
+
 class Stream:
     """The items of one streamed response, as they arrive.
 
     Iterate it for chunk objects (OpenAI protocol) or event objects (Anthropic
     protocol). It ends cleanly at the protocol's terminator and raises
-    :class:`IncompleteStreamError` when the connection ends before it. Close it
-    (or use it as a context manager) to stop early and free the connection.
+    :class:`IncompleteStreamError` when the connection ends before it, or
+    :class:`APITimeoutError` when the ``read``, ``idle`` or ``total`` limit of
+    its :class:`Timeout` passes. Close it (or use it as a context manager) to
+    stop early; the connection goes back to the pool only after a clean end.
     """
 
-    def __init__(
-        self,
-        response: http.client.HTTPResponse,
-        step: _Step,
-        finish: Callable[[bool], None],
-        *,
-        max_line_size: int = DEFAULT_MAX_LINE_SIZE,
-    ) -> None:
-        self.response = response
-        self.headers = _lower_headers(response)
+    def __init__(self, reply: _Reply, step: _Step, *, max_line_size: int = DEFAULT_MAX_LINE_SIZE) -> None:
+        self.response = reply.response
+        self.headers = reply.headers
         self.request_id = _request_id(self.headers)
         self.received = 0  # items yielded so far
+        self._reply = reply
         self._step = step
-        self._finish = finish
         self._max_line_size = max_line_size
         self._items = self._iterate()
 
@@ -724,44 +957,47 @@ class Stream:
         self._items.close()
 
     def _iterate(self) -> Iterator[Any]:
+        reply = self._reply
+        timeout = reply.budget.timeout
+        decoder = SSEDecoder(max_line_size=self._max_line_size)
         reusable = False
         try:
-            try:
-                for sse in iter_sse(self.response, max_line_size=self._max_line_size):
+            waiting_since = time.monotonic()
+            while True:
+                chunk = reply.read1(*self._wait(timeout, waiting_since))
+                if not chunk:
+                    break
+                events = decoder.feed(chunk)
+                for sse in events:
                     item, done = self._step(sse)
                     if item is not None:
                         self.received += 1
                         yield item
                     if done:
-                        reusable = _drain(self.response)
+                        reusable = reply.drain()
                         return
-            except (OSError, _http_exception()) as exc:
-                raise _io_error(exc, "reading the stream") from exc
+                if events:
+                    waiting_since = time.monotonic()
             raise IncompleteStreamError(
                 "the stream ended after %d item(s) without its terminator "
                 "(the connection closed early)" % self.received,
                 received=self.received,
             )
         finally:
-            self._finish(reusable)
+            reply.finish(reusable)
 
-
-def _http_exception() -> type[Exception]:
-    import http.client
-
-    return http.client.HTTPException
-
-
-def _drain(response: http.client.HTTPResponse) -> bool:
-    """Read what follows a terminator so the connection can be reused; True if it can."""
-    left = _MAX_DRAIN
-    while left > 0:
-        chunk = response.read1(left)
-        if not chunk:
-            response.close()  # marks the exchange finished, so the connection takes another
-            return not response.will_close
-        left -= len(chunk)
-    return False
+    def _wait(self, timeout: Timeout, waiting_since: float) -> tuple[float | None, str]:
+        """How long the next read may wait, and which limit that is."""
+        if timeout.idle is None:
+            return timeout.read, "read"
+        left = timeout.idle - (time.monotonic() - waiting_since)
+        if left <= 0:
+            raise APITimeoutError(
+                "no stream event for %gs (Timeout.idle)" % timeout.idle
+            )
+        if timeout.read is not None and timeout.read < left:
+            return timeout.read, "read"
+        return left, "idle"
 
 
 # ---------------------------------------------------------------------------
@@ -786,24 +1022,37 @@ def _excerpt(text: str | bytes, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+_OPTIONS = ("timeout", "max_retries", "default_headers")
+
+
 class TokenHub:
     """A TokenHub client for both protocols.
 
     ``TokenHub(api_key=None, *, base_url=None, region=None, timeout=600.0,
-    max_retries=2, default_headers=None)``
+    max_retries=2, default_headers=None, ...)``
 
     - ``api_key`` falls back to ``TOKENHUB_API_KEY``. A missing key is an error at
-      the first request, naming the variable to set.
+      the first request, naming the variable to set. ``auth_token`` is sent as
+      ``Authorization: Bearer`` on both protocols (``x-api-key`` carries
+      ``api_key`` on the Anthropic one).
     - ``base_url`` (falls back to ``TOKENHUB_BASE_URL``) may be the host root,
       the OpenAI-style ``.../v1`` or tokenhub.store's ``.../api/v1``; the client
       finds ``/v1/chat/completions`` and ``/v1/messages`` from any of them.
     - ``region`` (falls back to ``TOKENHUB_REGION``): ``singapore`` (default),
-      ``guangzhou`` or ``store``; give either it or ``base_url``.
-    - ``timeout`` in seconds (``None`` waits forever), ``max_retries`` for
-      connection errors, 408, 409, 429 and 5xx, ``default_headers`` sent on every
-      request. Each ``create`` call may override ``timeout`` and ``max_retries``.
-    - ``auth_token`` is sent as ``Authorization: Bearer`` on both protocols
-      (``x-api-key`` carries ``api_key`` on the Anthropic one).
+      ``guangzhou`` or ``store``; give either it or ``base_url``. After a
+      connection failure on a region's primary host the next attempt goes to its
+      backup host (``failover=False`` turns that off); a ``base_url`` never fails over.
+    - ``timeout``: seconds, ``None``, or a :class:`Timeout` (connect 5 s and read
+      600 s by default; idle and total limits for streams). ``max_retries`` for
+      connection errors, 408, 409, 429 and 5xx. ``default_headers`` go on every
+      request. Each ``create`` call may override ``timeout`` and ``max_retries``;
+      ``with_options(...)`` returns a copy with other defaults.
+    - TLS is verified with the system's CAs; ``ca_file`` adds a CA bundle,
+      ``client_cert`` (a PEM path, or a ``(cert, key)`` pair) presents a client
+      certificate, ``ssl_context`` replaces the context entirely.
+      ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` are honoured (a CONNECT
+      tunnel for https).
+    - ``max_line_size`` bounds one line and one event of a stream (16 MiB).
 
     ``client.chat.completions.create(...)`` speaks OpenAI Chat Completions,
     ``client.messages.create(...)`` Anthropic Messages. Close the client (or use
@@ -822,10 +1071,15 @@ class TokenHub:
         *,
         base_url: str | None = None,
         region: str | None = None,
-        timeout: float | None = 600.0,
+        timeout: float | Timeout | None = 600.0,
         max_retries: int = 2,
         default_headers: Mapping[str, str] | None = None,
         auth_token: str | None = None,
+        failover: bool = True,
+        ca_file: str | None = None,
+        client_cert: str | tuple[str, str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_line_size: int = DEFAULT_MAX_LINE_SIZE,
     ) -> None:
         api_key = api_key or _env(self._KEY_ENV)[0]
         auth_token = auth_token or _env(self._TOKEN_ENV)[0]
@@ -833,15 +1087,23 @@ class TokenHub:
             api_key = _env(("TOKENHUB_API_KEY",))[0]
         self._api_key = api_key
         self._auth_token = auth_token
-        url_env = self._URL_ENV + ("TOKENHUB_BASE_URL",)
-        self._origin = _Origin(_choose_base_url(base_url, region, url_env))
-        self.base_url = self._origin.url
-        self.timeout = timeout
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError("max_retries must be a whole number >= 0, got %r" % (max_retries,))
-        self.max_retries = max_retries
+        urls = _choose_base_urls(base_url, region, self._URL_ENV + ("TOKENHUB_BASE_URL",))
+        tls = _tls_factory(ca_file, client_cert, ssl_context)
+        self._pools = [_Pool(_Origin(url), tls) for url in (urls if failover else urls[:1])]
+        self._preferred = 0  # the pool that last answered; failover moves it
+        origin = self._pools[0].origin
+        self.base_url = origin.url
+        if origin.scheme == "http" and not origin.is_loopback():
+            import warnings
+
+            warnings.warn(
+                "tokenhub: %s is plain http: the API key would cross the network unencrypted"
+                % origin.url, RuntimeWarning, stacklevel=2,
+            )
+        self.max_line_size = max_line_size
+        self.timeout = _as_timeout(timeout)
+        self.max_retries = _check_retries(max_retries)
         self.default_headers = dict(default_headers or {})
-        self._pool = _Pool(self._origin)
         self.chat = _Chat(self)
         self.messages = _Messages(self)
 
@@ -857,7 +1119,28 @@ class TokenHub:
 
     def close(self) -> None:
         """Close the kept-alive connections (the client stays usable)."""
-        self._pool.close()
+        for pool in self._pools:
+            pool.close()
+
+    def with_options(self, **options: Any) -> TokenHub:
+        """A copy with other ``timeout``, ``max_retries`` or ``default_headers``
+        (merged into the current ones); it shares this client's connections."""
+        unknown = set(options) - set(_OPTIONS)
+        if unknown:
+            raise TypeError(
+                "with_options() takes %s, got %s" % (", ".join(_OPTIONS), ", ".join(sorted(unknown)))
+            )
+        import copy
+
+        clone = copy.copy(self)
+        if "timeout" in options:
+            clone.timeout = _as_timeout(options["timeout"])
+        if "max_retries" in options:
+            clone.max_retries = _check_retries(options["max_retries"])
+        clone.default_headers = dict(self.default_headers, **(options.get("default_headers") or {}))
+        clone.chat = _Chat(clone)
+        clone.messages = _Messages(clone)
+        return clone
 
     # -- request plumbing ---------------------------------------------------
 
@@ -908,8 +1191,8 @@ class TokenHub:
         extra_headers = params.pop("extra_headers", None)
         extra_query = params.pop("extra_query", None)
         extra_body = params.pop("extra_body", None)
-        timeout = params.pop("timeout", self.timeout)
-        max_retries = params.pop("max_retries", self.max_retries)
+        budget = _Budget(_as_timeout(params.pop("timeout", self.timeout)))
+        max_retries = _check_retries(params.pop("max_retries", self.max_retries))
         body.update(params)
         if extra_body:
             body.update(extra_body)
@@ -918,87 +1201,15 @@ class TokenHub:
             payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         except (TypeError, ValueError) as exc:  # UnicodeEncodeError: a lone surrogate
             raise TypeError("the request body is not JSON-serializable: %s" % exc) from None
-        target = self._origin.root_path + path
         if extra_query:
             from urllib.parse import urlencode
 
-            target += "?" + urlencode(extra_query, doseq=True)
+            path += "?" + urlencode(extra_query, doseq=True)
         headers = self._headers(protocol, stream, extra_headers)
-        conn, response = self._send(target, payload, headers, timeout, max_retries)
+        reply = self._send(path, payload, headers, budget, max_retries)
         if stream:
-            return self._open_stream(conn, response, step)
-        return self._read_json(conn, response)
-
-    def _send(
-        self,
-        target: str,
-        payload: bytes,
-        headers: dict[str, str],
-        timeout: float | None,
-        max_retries: int,
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        """POST with retries; return the connection and a 2xx response."""
-        attempt = 0
-        while True:
-            try:
-                conn, response = self._exchange(target, payload, headers, timeout)
-            except APIConnectionError:
-                if attempt >= max_retries:
-                    raise
-                delay = _retry_delay({}, attempt)
-            else:
-                if 200 <= response.status < 300:
-                    return conn, response
-                error = self._read_error(conn, response)
-                if attempt >= max_retries or not _should_retry(error.status_code, error.headers):
-                    raise error
-                delay = _retry_delay(error.headers, attempt)
-                if delay > _MAX_SERVER_DELAY:
-                    error.retry_after = delay
-                    raise error
-            time.sleep(delay)
-            attempt += 1
-
-    def _exchange(
-        self, target: str, payload: bytes, headers: dict[str, str], timeout: float | None
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        """One request and its response head; a stale kept-alive connection is replaced once."""
-        fresh = False
-        while True:
-            conn = self._pool.acquire(timeout, fresh=fresh)
-            reused = conn.sock is not None
-            try:
-                conn.request("POST", target, body=payload, headers=headers)
-                return conn, conn.getresponse()
-            except (OSError, _http_exception()) as exc:
-                conn.close()
-                if reused and _is_stale(exc):
-                    fresh = True  # the server closed it while idle: not a real failure
-                    continue
-                raise _io_error(exc, "POST %s://%s:%d%s" % (
-                    self._origin.scheme, self._origin.host, self._origin.port, target
-                )) from exc
-
-    def _read_body(
-        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, limit: int
-    ) -> bytes | None:
-        """The whole body, or None when it is longer than ``limit``; frees the connection."""
-        try:
-            body = response.read(limit + 1)
-        except (OSError, _http_exception()) as exc:
-            conn.close()
-            raise _io_error(exc, "reading the response") from exc
-        if len(body) > limit or not response.isclosed():
-            conn.close()
-            return None if len(body) > limit else body
-        self._pool.release(conn)
-        return body
-
-    def _read_json(
-        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse
-    ) -> Any:
-        """The parsed body of a 2xx non-streamed response."""
-        body = self._read_body(conn, response, DEFAULT_MAX_BODY_SIZE)
+            return self._open_stream(reply, step)
+        body = reply.read_all(DEFAULT_MAX_BODY_SIZE)
         if body is None:
             raise SizeLimitError(
                 "the response body exceeds %d bytes (DEFAULT_MAX_BODY_SIZE)" % DEFAULT_MAX_BODY_SIZE
@@ -1008,73 +1219,133 @@ class TokenHub:
         except ValueError:
             raise ProtocolError(
                 "expected a JSON body, got %s: %s"
-                % (response.getheader("content-type") or "no content type", _excerpt(body))
+                % (reply.headers.get("content-type", "no content type"), _excerpt(body))
             ) from None
 
-    def _read_error(
-        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse
-    ) -> APIStatusError:
-        """The status error for a non-2xx response (its body read, bounded)."""
-        headers = _lower_headers(response)
-        raw = self._read_body(conn, response, _MAX_ERROR_BODY)
+    def _send(
+        self, path: str, payload: bytes, headers: dict[str, str], budget: _Budget, max_retries: int
+    ) -> _Reply:
+        """POST with retries (and failover); return a 2xx reply."""
+        attempt = 0
+        failed_over = False
+        while True:
+            pool = self._pools[self._preferred]
+            try:
+                reply = self._exchange(pool, path, payload, headers, budget)
+            except APIConnectionError as error:
+                if len(self._pools) > 1:
+                    self._preferred = (self._pools.index(pool) + 1) % len(self._pools)
+                    if not failed_over:  # the backup host is a fresh chance, taken at once
+                        failed_over = True
+                        continue
+                if attempt >= max_retries or budget.spent():
+                    raise
+                delay, last = _retry_delay({}, attempt), error
+            else:
+                if 200 <= reply.response.status < 300:
+                    return reply
+                last = self._read_error(reply)
+                if attempt >= max_retries or not _should_retry(last.status_code, last.headers):
+                    raise last
+                delay = _retry_delay(last.headers, attempt)
+                if delay > _MAX_SERVER_DELAY:
+                    last.retry_after = delay
+                    raise last
+            if budget.end is not None and time.monotonic() + delay >= budget.end:
+                raise last  # the wait would outlast the call's total deadline
+            time.sleep(delay)
+            attempt += 1
+
+    def _exchange(
+        self, pool: _Pool, path: str, payload: bytes, headers: dict[str, str], budget: _Budget
+    ) -> _Reply:
+        """One request and its response head; a stale kept-alive connection is replaced once."""
+        origin = pool.origin
+        where = "%s://%s:%d" % (origin.scheme, origin.host, origin.port)
+        target = pool.target(origin.root_path + path)
+        if pool.proxy is not None and origin.scheme == "http":
+            headers = dict(headers, **pool.proxy.headers)
+        timeout = budget.timeout
+        fresh = False
+        while True:
+            conn = pool.acquire(fresh=fresh)
+            reused = conn.sock is not None
+            what, limit = "connecting to %s" % where, "connect"
+            try:
+                if conn.sock is None:
+                    conn.timeout = budget.cap(timeout.connect)
+                    conn.connect()
+                sock = conn.sock
+                what, limit = "POST %s%s%s" % (where, origin.root_path, path), "read"
+                sock.settimeout(budget.cap(timeout.read))
+                conn.request("POST", target, body=payload, headers=headers)
+                return _Reply(pool, conn, sock, conn.getresponse(), budget)
+            except (OSError, _http_exception()) as exc:
+                conn.close()
+                if reused and _is_stale(exc):
+                    fresh = True  # the server closed it while idle: not a real failure
+                    continue
+                raise _io_error(exc, what, budget, limit) from exc
+
+    def _read_error(self, reply: _Reply) -> APIStatusError:
+        """The status error for a non-2xx reply (its body read, bounded)."""
+        raw = reply.read_all(_MAX_ERROR_BODY)
+        body: Any
         if raw is None:
-            body: Any = "(error body over %d bytes, not read)" % _MAX_ERROR_BODY
+            body = "(error body over %d bytes, not read)" % _MAX_ERROR_BODY
         else:
             try:
                 body = _loads(raw)
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-        status = response.status
+        status = reply.response.status
         if 300 <= status < 400:  # never followed: the key must not leave the configured host
-            body = body or "redirect to %s not followed" % headers.get("location", "?")
-        return _status_error(status, body, headers)
+            body = body or "redirect to %s not followed" % reply.headers.get("location", "?")
+        return _status_error(status, body, reply.headers)
 
-    def _open_stream(
-        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, step: _Step
-    ) -> Stream:
-        """Wrap a 2xx response to a streamed request; a non-SSE reply is an error."""
-        kind = (response.getheader("content-type") or "").split(";")[0].strip().lower()
-        if kind != "text/event-stream":
-            raw = self._read_body(conn, response, _MAX_ERROR_BODY) or b""
-            try:
-                body = _loads(raw)
-            except ValueError:
-                body = None
-            if isinstance(body, dict) and body.get("error"):
-                raise _stream_error(body, _lower_headers(response))
-            raise StreamError(
-                "expected a text/event-stream reply to stream=True, got %s: %s"
-                % (kind or "no content type", _excerpt(raw))
-            )
-
-        def finish(reusable: bool) -> None:
-            if reusable:
-                self._pool.release(conn)
-            else:
-                conn.close()
-
-        return Stream(response, step, finish)
+    def _open_stream(self, reply: _Reply, step: _Step) -> Stream:
+        """Wrap a 2xx reply to a streamed request; a reply that is not SSE is an error."""
+        kind = reply.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "text/event-stream":
+            return Stream(reply, step, max_line_size=self.max_line_size)
+        raw = reply.read_all(_MAX_ERROR_BODY) or b""
+        try:
+            body = _loads(raw)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("error"):
+            raise _stream_error(body, reply.headers)
+        raise StreamError(
+            "expected a text/event-stream reply to stream=True, got %s: %s"
+            % (kind or "no content type", _excerpt(raw))
+        )
 
 
-def _choose_base_url(
+def _check_retries(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("max_retries must be a whole number >= 0, got %r" % (value,))
+    return value
+
+
+def _choose_base_urls(
     base_url: str | None, region: str | None, url_env: tuple[str, ...]
-) -> str:
-    """Explicit base_url or region, else the environment's, else the default region."""
+) -> tuple[str, ...]:
+    """The root URL(s) to use: a base URL alone, or a region's primary and backup."""
     if base_url and region:
         raise ValueError("pass base_url or region, not both")
     if base_url:
-        return base_url
+        return (base_url,)
     if not region:
         env_url = _env(url_env)[0]
         if env_url:
-            return env_url
+            return (env_url,)
         region = os.environ.get("TOKENHUB_REGION") or _DEFAULT_REGION
-    root = _REGIONS.get(region.strip().lower())
-    if root is None:
+    urls = _REGIONS.get(region.strip().lower())
+    if urls is None:
         raise ValueError(
             "unknown region %r: expected one of %s" % (region, ", ".join(sorted(_REGIONS)))
         )
-    return root
+    return urls
 
 
 class OpenAI(TokenHub):
