@@ -789,6 +789,12 @@ class _Server(HTTPServer):
         self._lock = threading.Lock()
         self._live: dict[threading.Thread, socket.socket] = {}
         super().__init__(address, _Handler)
+        if owner.ssl_context is not None:
+            # The handshake waits for the connection's own thread, so a slow or
+            # failing client cannot hold up the accept loop.
+            self.socket = owner.ssl_context.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves its own name (socket.getfqdn), a DNS
@@ -807,6 +813,9 @@ class _Server(HTTPServer):
 
     def _serve_connection(self, request: Any, client_address: Any) -> None:
         try:
+            if self.owner.ssl_context is not None:
+                request.settimeout(_Handler.timeout)
+                request.do_handshake()
             self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
@@ -817,8 +826,8 @@ class _Server(HTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, socket.timeout)):
-            return  # a client hanging up is not the server's failure
+        if isinstance(exc, (ConnectionError, socket.timeout)) or type(exc).__module__ == "ssl":
+            return  # a client hanging up (or refusing our certificate) is not the server's failure
         super().handle_error(request, client_address)
 
     def end_connections(self, timeout: float) -> None:
@@ -837,9 +846,10 @@ class _Server(HTTPServer):
 class MockServer:
     """TokenHub on loopback: ``with MockServer() as srv: ... srv.url ...``.
 
-    ``MockServer(*, host="127.0.0.1", port=0, api_key=None, verbose=False)``:
-    ``port=0`` takes a free port; with ``api_key`` a request without that key
-    (Bearer or ``x-api-key``) gets a 401. ``start()`` serves from a background
+    ``MockServer(*, host="127.0.0.1", port=0, api_key=None, verbose=False,
+    ssl_context=None)``: ``port=0`` takes a free port; with ``api_key`` a request
+    without that key (Bearer or ``x-api-key``) gets a 401; with a server-side
+    ``ssl_context`` it serves https (for testing a client's TLS settings). ``start()`` serves from a background
     thread, ``stop()`` (or leaving the ``with`` block) ends every connection and
     thread. ``srv.requests`` lists every request received, as
     :class:`RecordedRequest` objects, in arrival order.
@@ -852,11 +862,13 @@ class MockServer:
         port: int = 0,
         api_key: str | None = None,
         verbose: bool = False,
+        ssl_context: Any = None,
     ) -> None:
         self.host = host
         self.port = port
         self.api_key = api_key
         self.verbose = verbose
+        self.ssl_context = ssl_context
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._count = 0
@@ -869,7 +881,8 @@ class MockServer:
         if self._server is None:
             raise RuntimeError("the mock server is not started: call start() or use 'with'")
         host, port = self._server.server_address[:2]
-        return "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
+        scheme = "http" if self.ssl_context is None else "https"
+        return "%s://%s:%d" % (scheme, "[%s]" % host if ":" in host else host, port)
 
     def _bind(self) -> _Server:
         if self._server is not None:

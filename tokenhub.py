@@ -65,6 +65,7 @@ __all__ = [
 
 import json
 import os
+import re  # already loaded by json; costs nothing
 import time
 
 TYPE_CHECKING = False
@@ -98,6 +99,7 @@ DEFAULT_MAX_LINE_SIZE = 16 * 1024 * 1024  # one SSE line, and one event's data
 DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024  # one non-streamed response body
 _MAX_ERROR_BODY = 1024 * 1024  # what an error response may contribute to the error
 _MAX_DRAIN = 64 * 1024  # bytes read after a stream's terminator to free the connection
+_DRAIN_WAIT = 0.5  # seconds those bytes may take before the connection is closed instead
 _READ_SIZE = 64 * 1024
 
 # Retry policy: which statuses are worth another try, and how long to wait.
@@ -282,8 +284,23 @@ def _server_message(body: Any) -> str:
                 return str(body[key])
         return _excerpt(json.dumps(body, ensure_ascii=False))
     if isinstance(body, (bytes, str)) and body:
-        return _excerpt(body)
+        return _excerpt(_readable(body))
     return "(empty body)"
+
+
+_HTML = re.compile(r"<(?:!doctype|html|head|body|title|h1|p|div)\b", re.IGNORECASE)
+
+
+def _readable(text: str | bytes) -> str:
+    """Text as a person would read it: an HTML error page (a proxy's 502) loses its markup."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not _HTML.search(text):
+        return text
+    import html
+
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
+    return html.unescape(re.sub(r"(?s)<[^>]*>", " ", text))
 
 
 # ---------------------------------------------------------------------------
@@ -348,7 +365,11 @@ def _plain(value: Any) -> Any:
 
 
 def _loads(text: str | bytes) -> Any:
-    """Parse JSON into APIObjects."""
+    """Parse JSON into APIObjects; invalid UTF-8 in bytes becomes U+FFFD, not an error."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+        if text[:1] == "\ufeff":
+            text = text[1:]
     return json.loads(text, object_hook=APIObject)
 
 
@@ -742,6 +763,13 @@ class _Pool:
         for conn in idle:
             conn.close()
 
+    def __del__(self) -> None:
+        # A client dropped without close() must not leave its sockets to the collector.
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown may have torn down what close() uses
+            pass
+
     def _new(self) -> http.client.HTTPConnection:
         import http.client
 
@@ -786,6 +814,8 @@ def _io_error(exc: BaseException, what: str, budget: _Budget, limit: str) -> API
         if budget.spent():
             return budget.expired()
         seconds = getattr(budget.timeout, limit)
+        if limit == "idle":
+            return APITimeoutError("no stream event for %gs (Timeout.idle)" % seconds)
         return APITimeoutError("%s timed out after %gs (Timeout.%s)" % (what, seconds, limit))
     return APIConnectionError("%s failed: %s: %s" % (what, type(exc).__name__, exc))
 
@@ -871,11 +901,13 @@ class _Reply:
 
     def read1(self, seconds: float | None, limit: str) -> bytes:
         """The next bytes (b"" at the end), waiting at most ``seconds`` (``Timeout.<limit>``)."""
+        if self.response.isclosed():  # its body is complete (and its socket may be gone)
+            return b""
         wait = self.budget.cap(seconds)
-        if wait != self._applied:  # a syscall saved on the common, unchanging limit
-            self.sock.settimeout(wait)
-            self._applied = wait
         try:
+            if wait != self._applied:  # a syscall saved on the common, unchanging limit
+                self.sock.settimeout(wait)
+                self._applied = wait
             return self.response.read1(_READ_SIZE)
         except (OSError, _http_exception()) as exc:
             raise _io_error(exc, "reading the reply", self.budget, limit) from exc
@@ -903,19 +935,29 @@ class _Reply:
         return not self.response.will_close
 
     def drain(self) -> bool:
-        """Read what follows a stream's terminator so the connection can be reused."""
-        left = _MAX_DRAIN
-        while left > 0:
-            chunk = self.read1(self.budget.timeout.read, "read")
-            if not chunk:
-                return self.drained()
-            left -= len(chunk)
+        """After a stream's terminator, read the reply's last framing bytes so the
+        connection can be reused. Never raises and never waits long: the items are
+        all delivered, so a server slow to finish only costs its connection."""
+        if self.response.will_close:
+            return False  # ends when the server closes: nothing to reuse
+        try:
+            self.sock.settimeout(_DRAIN_WAIT)
+            left = _MAX_DRAIN
+            while left > 0:
+                chunk = self.response.read1(left)
+                if not chunk:
+                    return self.drained()
+                left -= len(chunk)
+        except (OSError, _http_exception()):
+            pass
         return False
 
     def finish(self, reusable: bool) -> None:
+        """Give the connection back to the pool, or close it (and the reply holding its socket)."""
         if reusable:
             self.pool.release(self.conn)
         else:
+            self.response.close()
             self.conn.close()
 
 

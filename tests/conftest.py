@@ -177,3 +177,144 @@ def _read_request(reader):
 def raw_server():
     """``with raw_server(step, ...) as srv:`` - a scripted loopback server."""
     return RawServer
+
+
+# ---------------------------------------------------------------------------
+# A loopback HTTP proxy: CONNECT tunnels and absolute-form forwarding
+# ---------------------------------------------------------------------------
+
+
+class ProxyServer:
+    """An HTTP proxy on 127.0.0.1 that records each request head it receives.
+
+    ``seen`` holds (request line, {lower-case header: value}). With ``auth`` set,
+    a request without ``Proxy-Authorization: <auth>`` gets a 407. It forwards only
+    to 127.0.0.1, so a test can never reach past loopback through it.
+    """
+
+    def __init__(self, auth=None):
+        self.auth = auth
+        self.seen = []
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self._sock.getsockname()[1]
+        self._sockets = []
+        self._threads = []
+
+    def __enter__(self):
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+        for sock in list(self._sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        for thread in list(self._threads):
+            thread.join(5)
+
+    def _spawn(self, target, *args):
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self._sockets.append(conn)
+            self._spawn(self._serve, conn)
+
+    def _serve(self, conn):
+        reader = conn.makefile("rb")
+        head = []
+        while True:
+            line = reader.readline(65537)
+            if line in (b"", b"\r\n", b"\n"):
+                break
+            head.append(line.decode("latin-1").rstrip("\r\n"))
+        if not head:
+            conn.close()
+            return
+        headers = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        self.seen.append((head[0], headers))
+        method, target, version = head[0].split(" ", 2)
+        if self.auth is not None and headers.get("proxy-authorization") != self.auth:
+            conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            conn.close()
+            return
+        if method == "CONNECT":
+            host, _, port = target.rpartition(":")
+            upstream = self._upstream(host, int(port))
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(target)
+            upstream = self._upstream(parts.hostname, parts.port or 80)
+            path = parts.path + ("?" + parts.query if parts.query else "")
+            lines = ["%s %s %s" % (method, path, version)]
+            lines += [l for l in head[1:] if not l.lower().startswith(("proxy-", "connection:"))]
+            lines.append("Connection: close")  # one request per forwarded connection
+            upstream.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            body = reader.read(int(headers.get("content-length", "0")))
+            upstream.sendall(body)
+        # The reader hands over anything it already buffered before reading on.
+        self._spawn(self._pipe, upstream, conn)
+        self._pipe(reader, upstream)
+
+    def _upstream(self, host, port):
+        assert host == "127.0.0.1", "the test proxy forwards only to loopback, not %r" % host
+        sock = socket.create_connection((host, port), timeout=30)
+        self._sockets.append(sock)
+        return sock
+
+    def _pipe(self, source, sink):
+        read = source.read1 if hasattr(source, "read1") else (lambda n: source.recv(n))
+        try:
+            while True:
+                data = read(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                sink.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def proxy_server():
+    """``with proxy_server(auth=None) as proxy:`` - a recording loopback proxy."""
+    return ProxyServer
+
+
+CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "certs")
+
+
+def server_tls(require_client_cert=False):
+    """A server-side TLS context with the test CA's 127.0.0.1 certificate."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.path.join(CERTS, "server.pem"), os.path.join(CERTS, "server.key"))
+    if require_client_cert:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(os.path.join(CERTS, "ca.pem"))
+    return context
