@@ -291,3 +291,26 @@ def test_client_is_thread_safe(mock):
         thread.join()
     client.close()
     assert errors == [] and results == [True] * 20
+
+
+@pytest.mark.parametrize("status,retried", [
+    (408, True), (409, True), (429, True), (500, True), (502, True), (503, True), (504, True),
+    (529, True), (400, False), (401, False), (403, False), (404, False), (422, False),
+])
+def test_which_statuses_are_retried(raw_server, status, retried):
+    first = http_response(status, "{}", dict(JSON, **{"retry-after-ms": "0"}))
+    ok = http_response(200, '{"choices": []}', JSON)
+    with raw_server(first, ok) as srv:
+        if retried:
+            assert chat(srv.url, max_retries=1).choices == []
+        else:
+            with pytest.raises(tokenhub.APIStatusError):
+                chat(srv.url, max_retries=1)
+        assert len(srv.requests) == (2 if retried else 1)
+
+
+def test_connection_error_is_retried(raw_server):
+    ok = http_response(200, '{"choices": []}', JSON)
+    with raw_server(CLOSE, ok) as srv:
+        assert chat(srv.url, max_retries=1).choices == []
+        assert len(srv.requests) == 2 and srv.connections == 2

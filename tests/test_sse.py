@@ -128,3 +128,28 @@ def test_yields_each_event_before_more_bytes_arrive():
         assert list(events) == []
     finally:
         reader_sock.close()
+
+
+def test_random_splits_with_a_fixed_seed():
+    import random
+
+    whole = [data for name, data, _ in CASES if data.endswith((b"\n", b"\r"))]
+    data = b"".join(whole) + "data: 日本語 ✓ é\r\n\r\n".encode()
+    assert len(decode_whole(data)) > 20
+    rng = random.Random(20261122)
+    for _ in range(200):
+        decoder = tokenhub.SSEDecoder()
+        cuts = sorted(rng.sample(range(1, len(data)), rng.randint(1, 40)))
+        events = []
+        for start, end in zip([0] + cuts, cuts + [len(data)]):
+            events += decoder.feed(data[start:end])
+        assert [e.data for e in events] == [e.data for e in decode_whole(data)]
+    assert decode_whole(data)[-1].data == "日本語 ✓ é"
+
+
+def test_multibyte_utf8_split_at_every_byte():
+    data = "data: 你好, мир, 🙂\n\n".encode()
+    for cut in range(len(data) + 1):
+        decoder = tokenhub.SSEDecoder()
+        (event,) = decoder.feed(data[:cut]) + decoder.feed(data[cut:])
+        assert event.data == "你好, мир, 🙂", cut
