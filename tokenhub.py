@@ -1146,8 +1146,18 @@ class TokenHub:
         self.timeout = _as_timeout(timeout)
         self.max_retries = _check_retries(max_retries)
         self.default_headers = dict(default_headers or {})
-        self.chat = _Chat(self)
-        self.messages = _Messages(self)
+
+    # Made on access rather than stored: a stored resource pointing back at its client
+    # would make a cycle, and a dropped client would keep its sockets until a GC pass.
+    @property
+    def chat(self) -> _Chat:
+        """The OpenAI protocol: ``client.chat.completions.create(...)``."""
+        return _Chat(self)
+
+    @property
+    def messages(self) -> _Messages:
+        """The Anthropic protocol: ``client.messages.create(...)``."""
+        return _Messages(self)
 
     def __repr__(self) -> str:
         key = "set" if (self._api_key or self._auth_token) else "missing"
@@ -1180,8 +1190,6 @@ class TokenHub:
         if "max_retries" in options:
             clone.max_retries = _check_retries(options["max_retries"])
         clone.default_headers = dict(self.default_headers, **(options.get("default_headers") or {}))
-        clone.chat = _Chat(clone)
-        clone.messages = _Messages(clone)
         return clone
 
     # -- request plumbing ---------------------------------------------------

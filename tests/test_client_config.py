@@ -144,3 +144,19 @@ def test_module_surface():
     for name in tokenhub.__all__:
         assert hasattr(tokenhub, name), name
     assert tokenhub.__version__.count(".") == 2
+
+
+def test_dropped_client_is_freed_at_once(mock):
+    """No reference cycle: dropping the last reference closes the kept-alive sockets now."""
+    import gc
+    import weakref
+
+    client = tokenhub.TokenHub(api_key="k", base_url=mock.url)
+    client.chat.completions.create(model="glm-5", messages=HI)
+    pool = weakref.ref(client._pools[0])
+    gc.disable()
+    try:
+        del client
+        assert pool() is None
+    finally:
+        gc.enable()
