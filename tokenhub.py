@@ -717,7 +717,7 @@ _UNRESOLVED = object()
 class _Pool:
     """Idle keep-alive connections to one origin, shared by one client's threads."""
 
-    def __init__(self, origin: _Origin, tls: Callable[[], ssl.SSLContext], *, max_idle: int = 8) -> None:
+    def __init__(self, origin: _Origin, tls: _TLS, *, max_idle: int = 8) -> None:
         import threading
 
         self.origin = origin
@@ -777,33 +777,33 @@ class _Pool:
         host, port = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
         if origin.scheme == "http":
             return http.client.HTTPConnection(host, port, blocksize=_READ_SIZE)
-        conn = http.client.HTTPSConnection(host, port, context=self._tls(), blocksize=_READ_SIZE)
+        conn = http.client.HTTPSConnection(host, port, context=self._tls.context(), blocksize=_READ_SIZE)
         if proxy is not None:  # CONNECT tunnel; TLS and its SNI are for the origin
             conn.set_tunnel(origin.host, origin.port, headers=proxy.headers)
         return conn
 
 
-def _tls_factory(
-    ca_file: str | None, client_cert: Any, context: ssl.SSLContext | None
-) -> Callable[[], ssl.SSLContext]:
-    """A maker of the client's one TLS context: built now when configured, else on first use."""
-    if context is None and (ca_file or client_cert):
-        import ssl
+class _TLS:
+    """A client's one TLS context: built at once when configured, else at first use."""
 
-        context = ssl.create_default_context(cafile=ca_file)  # verification stays on
-        if client_cert:
-            certfile, keyfile = (client_cert, None) if isinstance(client_cert, str) else client_cert
-            context.load_cert_chain(certfile, keyfile)
-    made = [context]
+    __slots__ = ("_context",)
 
-    def tls() -> ssl.SSLContext:
-        if made[0] is None:
+    def __init__(self, ca_file: str | None, client_cert: Any, context: ssl.SSLContext | None) -> None:
+        if context is None and (ca_file or client_cert):
             import ssl
 
-            made[0] = ssl.create_default_context()
-        return made[0]
+            context = ssl.create_default_context(cafile=ca_file)  # verification stays on
+            if client_cert:
+                certfile, keyfile = (client_cert, None) if isinstance(client_cert, str) else client_cert
+                context.load_cert_chain(certfile, keyfile)
+        self._context = context
 
-    return tls
+    def context(self) -> ssl.SSLContext:
+        if self._context is None:
+            import ssl
+
+            self._context = ssl.create_default_context()
+        return self._context
 
 
 def _io_error(exc: BaseException, what: str, budget: _Budget, limit: str) -> APIConnectionError:
@@ -1130,7 +1130,7 @@ class TokenHub:
         self._api_key = api_key
         self._auth_token = auth_token
         urls = _choose_base_urls(base_url, region, self._URL_ENV + ("TOKENHUB_BASE_URL",))
-        tls = _tls_factory(ca_file, client_cert, ssl_context)
+        tls = _TLS(ca_file, client_cert, ssl_context)
         self._pools = [_Pool(_Origin(url), tls) for url in (urls if failover else urls[:1])]
         self._preferred = 0  # the pool that last answered; failover moves it
         origin = self._pools[0].origin
@@ -1336,6 +1336,9 @@ class TokenHub:
                     fresh = True  # the server closed it while idle: not a real failure
                     continue
                 raise _io_error(exc, what, budget, limit) from exc
+            except BaseException:  # the total deadline, an interrupt: never leak the socket
+                conn.close()
+                raise
 
     def _read_error(self, reply: _Reply) -> APIStatusError:
         """The status error for a non-2xx reply (its body read, bounded)."""
