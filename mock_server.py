@@ -617,6 +617,12 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 120  # an idle keep-alive connection is closed after this many seconds
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        # Replies go out as a head write then a body write (or one write per event);
+        # with Nagle's algorithm each second write waits ~40 ms for a delayed ACK.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.owner.verbose:
             sys.stderr.write("mock_server: %s\n" % (format % args))
