@@ -1453,8 +1453,8 @@ def _openai_step(sse: ServerSentEvent) -> tuple[APIObject | None, bool]:
     data = sse.data
     if data[:6] == "[DONE]":
         return None, True
-    if not data.strip():
-        return None, False  # an empty keep-alive event carries nothing
+    if not data or data.isspace():  # an empty keep-alive event carries nothing (no copy made)
+        return None, False
     chunk = _event_json(sse, "OpenAI")
     if chunk.get("error") is not None or sse.event == "error":
         raise _stream_error(chunk, {})
@@ -1501,7 +1501,7 @@ class _Chat:
 
 def _anthropic_step(sse: ServerSentEvent) -> tuple[APIObject | None, bool]:
     """One SSE event of a message stream -> (event object, finished at message_stop)."""
-    if not sse.data.strip():
+    if not sse.data or sse.data.isspace():
         return None, False
     event = _event_json(sse, "Anthropic")
     if "type" not in event:  # name it by its SSE event type, so nothing arrives untyped

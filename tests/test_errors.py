@@ -159,6 +159,7 @@ def test_mid_stream_reset_is_a_connection_error(raw_server):
         event = b'data: {"choices":[]}\n\n'
         conn.sendall(head + b"%x\r\n%s\r\n" % (len(event), event) + b"ff\r\npartial")
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        conn.close()  # mid-chunk, with linger 0: a reset
 
     with raw_server(cut) as srv:
         stream = chat(srv.url, stream=True)

@@ -236,17 +236,24 @@ def test_never_retried_once_a_stream_has_data(raw_server):
 
 
 def test_reset_after_n_events(raw_server):
+    consumed = threading.Event()
+
     def reset(conn):
         conn.sendall(SSE_HEAD + CHUNK * 3)
+        consumed.wait(10)  # until the client has the three events
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        conn.close()  # linger 0: a real RST, not a FIN
 
     with raw_server(reset) as srv:
-        received = []
-        with pytest.raises((tokenhub.APIConnectionError, tokenhub.IncompleteStreamError)) as info:
-            received.extend(make_client(srv.url).chat.completions.create(model="m", messages=HI, stream=True))
-    # Bytes already delivered before the RST may or may not be read first, but the end is never silent.
-    assert len(received) <= 3
-    assert not isinstance(info.value, tokenhub.StreamError) or isinstance(info.value, tokenhub.IncompleteStreamError)
+        stream = make_client(srv.url, max_retries=3).chat.completions.create(model="m", messages=HI, stream=True)
+        received = [next(stream) for _ in range(3)]
+        consumed.set()
+        with pytest.raises(tokenhub.APIConnectionError) as info:
+            next(stream)
+        assert len(srv.requests) == 1  # never retried once data was yielded
+    assert [c.choices[0].delta.content for c in received] == ["x", "x", "x"]
+    assert type(info.value) is tokenhub.APIConnectionError  # not a timeout, not a "clean" end
+    assert "ConnectionResetError" in str(info.value)
 
 
 def test_garbage_bytes(raw_server):
@@ -261,6 +268,17 @@ def test_bom_and_cr_only_line_ends(raw_server):
     with raw_server(wire) as srv:
         chunks = list(make_client(srv.url).chat.completions.create(model="m", messages=HI, stream=True))
     assert [c.choices[0].delta.content for c in chunks] == ["x"]
+
+
+def test_blank_keep_alive_events_are_skipped(raw_server):
+    wire = SSE_HEAD + b"data:\n\n" + b"data:  \n\n" + CHUNK + b": ping\n\n" + b"data: [DONE]\n\n"
+    wire_anthropic = SSE_HEAD + b"event: ping\ndata: \n\n" + b'data: {"type":"message_stop"}\n\n'
+    with raw_server(wire, wire_anthropic) as srv:
+        client = make_client(srv.url)
+        chunks = list(client.chat.completions.create(model="m", messages=HI, stream=True))
+        events = list(client.messages.create(model="m", max_tokens=1, messages=HI, stream=True))
+    assert [c.choices[0].delta.content for c in chunks] == ["x"]
+    assert [e.type for e in events] == ["message_stop"]
 
 
 def test_invalid_utf8_in_a_body_is_replaced(raw_server):
