@@ -3,13 +3,26 @@
 It answers both TokenHub protocols the way the gateway does, streamed or not:
 OpenAI Chat Completions (``POST /v1/chat/completions``, also under tokenhub.store's
 ``/api`` root), Anthropic Messages (``POST /v1/messages``) and ``GET /v1/models``.
-With no configuration its replies are canned and deterministic: text, a tool call
-when the request asks for one, a final answer after a tool result, and reasoning
-(``reasoning_content`` / a ``thinking`` block) for models that think by default.
+
+What it answers, the first that applies:
+
+1. a fixture whose ``match`` fits the request (``--fixtures FILE_OR_DIR``,
+   ``MockServer(fixtures=...)``, ``srv.add(...)``): a response written once and
+   rendered in either protocol, streamed or not, or a raw reply replayed byte for
+   byte, or a fault;
+2. otherwise a canned, deterministic reply: text, a tool call when the request asks
+   for one, a final answer after a tool result, and reasoning for models that think
+   by default (or, with ``--strict``, a 404 that names the request).
+
+Request parameters that change a reply's shape are honoured (``n``, ``stop``,
+``max_tokens``, ``logprobs``, ``response_format``, ``tool_choice``, ``thinking``...).
+Faults come on demand: a request header (``X-Mock-Fault: status=429,retry-after=1``,
+``disconnect-after=3``, ``stall-after=2,seconds=30``, ``drip=0.05``...), a queue
+(``srv.fail_next("truncate-after=3")``), or ``"fault"`` in a fixture.
 
 From the shell (prints its base URL as the first line, then serves)::
 
-    python3 mock_server.py --port 0
+    python3 mock_server.py --port 0 --fixtures tests/fixtures.json
     # http://127.0.0.1:43117
 
 From Python, on a free port in a background thread::
@@ -18,9 +31,11 @@ From Python, on a free port in a background thread::
     import tokenhub
 
     with MockServer() as srv:
+        srv.add("It is sunny.", match={"user": "weather"})
         client = tokenhub.TokenHub(api_key="test", base_url=srv.url)
         reply = client.chat.completions.create(
-            model="deepseek-v3.2", messages=[{"role": "user", "content": "Hi"}])
+            model="deepseek-v3.2", messages=[{"role": "user", "content": "Weather?"}])
+        assert reply.choices[0].message.content == "It is sunny."
         assert srv.requests[0].body["model"] == "deepseek-v3.2"
 """
 
@@ -28,10 +43,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["MockServer", "RecordedRequest", "MODELS", "main"]
+__all__ = [
+    # the server
+    "MockServer", "Fixture", "RecordedRequest",
+    # the model table it lists
+    "MODELS",
+    # the command line
+    "main",
+]
 
 import hashlib
 import json
+import os
 import re
 import socket
 import sys
@@ -42,7 +65,7 @@ from socketserver import TCPServer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from typing import Any
 
 #: The seed's model table: (id, display name, vendor).
@@ -76,19 +99,28 @@ _GENERIC_WORDS = frozenset(
     "update delete query check the a an of to for by from with".split()
 )
 
-_MAX_BODY = 32 * 1024 * 1024
+_MAX_BODY = 32 * 1024 * 1024  # a request body above this gets a 413
+_CLIENT_TIMEOUT = 120.0  # seconds a client may leave its connection silent mid-request or idle
+_BODY_PIECE = 32  # a non-streamed body counts as "events" of this many bytes for faults
+_FAULT_HEADER = "x-mock-fault"
+
+# A stable stand-in for a tokenizer: words and punctuation marks. The second form
+# covers a text exactly (trailing spaces ride on their token), for logprobs.
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_SPELLED_TOKEN = re.compile(r"\w+\s*|[^\w\s]\s*|\s+")
 
 
 # ---------------------------------------------------------------------------
-# Requests as received
+# Requests as received, and refusals
 # ---------------------------------------------------------------------------
 
 
 class RecordedRequest:
     """One request the server received: ``method``, ``path`` (with its query),
-    ``headers`` (lower-case names), ``body`` (parsed JSON, or None) and ``raw`` bytes."""
+    ``headers`` (lower-case names), ``body`` (parsed JSON, or None), ``raw`` bytes,
+    and ``fixture``: the name of the fixture that answered it, or None."""
 
-    __slots__ = ("method", "path", "headers", "body", "raw")
+    __slots__ = ("method", "path", "headers", "body", "raw", "fixture")
 
     def __init__(
         self, method: str, path: str, headers: dict[str, str], body: Any, raw: bytes
@@ -98,6 +130,14 @@ class RecordedRequest:
         self.headers = headers
         self.body = body
         self.raw = raw
+        self.fixture: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The request as JSON-ready data (``raw`` as text, undecodable bytes escaped)."""
+        return {
+            "method": self.method, "path": self.path, "headers": self.headers, "body": self.body,
+            "raw": self.raw.decode("utf-8", "backslashreplace"), "fixture": self.fixture,
+        }
 
     def __repr__(self) -> str:
         return "RecordedRequest(%s %s, %d body bytes)" % (self.method, self.path, len(self.raw))
@@ -106,70 +146,214 @@ class RecordedRequest:
 class _HTTPError(Exception):
     """An error reply in the protocol's shape."""
 
-    def __init__(self, status: int, kind: str, message: str, param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        message: str,
+        param: str | None = None,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.message = message
         self.param = param
+        self.headers = list(headers)
+
+
+# The error type each status carries (Anthropic's names; OpenAI's clients read the
+# status), and back: an in-stream error's type gives the status of its non-streamed twin.
+_STATUS_KINDS = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+    404: "not_found_error", 408: "timeout_error", 413: "request_too_large",
+    422: "invalid_request_error", 429: "rate_limit_error", 500: "api_error",
+    502: "api_error", 503: "api_error", 504: "timeout_error", 529: "overloaded_error",
+}
+_KIND_STATUS = {
+    "invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
+    "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
+    "api_error": 500, "timeout_error": 504, "overloaded_error": 529,
+}
+
+
+def _kind_of(status: int) -> str:
+    return _STATUS_KINDS.get(status) or ("invalid_request_error" if status < 500 else "api_error")
+
+
+def _bad(field: str, message: str) -> _HTTPError:
+    """A 400 naming the request field at fault."""
+    return _HTTPError(400, "invalid_request_error", message, field)
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value as JSON for an error message, visibly shortened when long."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_keys(spec: Any, allowed: Iterable[str], where: str) -> dict[str, Any]:
+    """``spec`` as a dict with only ``allowed`` keys, or a ValueError saying what is wrong."""
+    if not isinstance(spec, dict):
+        raise ValueError("%s: expected an object, got %s" % (where, _shown(spec)))
+    allowed = tuple(allowed)
+    for key in spec:
+        if key not in allowed:
+            raise ValueError(
+                "%s: unknown key %r (expected one of: %s)" % (where, key, ", ".join(allowed))
+            )
+    return spec
 
 
 # ---------------------------------------------------------------------------
-# The canned reply: decided once, protocol-neutral
+# Replies: decided once, protocol-neutral
 # ---------------------------------------------------------------------------
+
+# A finish reason is kept in OpenAI's words plus "stop_sequence"; each protocol
+# renders it in its own, and a fixture may use either vocabulary.
+_TO_ANTHROPIC_STOP = {
+    "stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "stop_sequence": "stop_sequence",
+}
+_FROM_ANTHROPIC_STOP = {value: key for key, value in _TO_ANTHROPIC_STOP.items()}
+_TO_OPENAI_FINISH = {"stop_sequence": "stop"}
 
 
 class _Call:
-    """A tool call to make: its id, the tool's name and its arguments."""
+    """A tool call to make: its id, the tool's name and its arguments (an object,
+    or a string sent exactly as written, even when it is not valid JSON)."""
 
     __slots__ = ("id", "name", "arguments")
 
-    def __init__(self, id: str, name: str, arguments: dict[str, Any]) -> None:
+    def __init__(self, id: str, name: str, arguments: dict[str, Any] | str) -> None:
         self.id = id
         self.name = name
         self.arguments = arguments
 
+    def json(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments, ensure_ascii=False)
+
+    def input(self) -> dict[str, Any]:
+        """The arguments as the object a non-streamed ``tool_use`` block needs."""
+        if isinstance(self.arguments, dict):
+            return self.arguments
+        try:
+            value = json.loads(self.arguments)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise _HTTPError(
+                500, "api_error",
+                "the fixture's tool call %r has arguments %s, which are not a JSON object: a "
+                "non-streamed Anthropic tool_use block cannot carry them (stream the request, "
+                "or use the OpenAI protocol)" % (self.name, _shown(self.arguments)),
+            )
+        return value
+
 
 class _Reply:
-    """What the model "says": reasoning, text, tool calls and token counts."""
+    """What the model "says": reasoning, text, tool calls, why it stopped, usage."""
 
-    __slots__ = ("reasoning", "text", "calls", "prompt_tokens", "completion_tokens")
+    __slots__ = ("reasoning", "text", "calls", "finish", "stop_sequence", "prompt_tokens", "usage")
 
-    def __init__(self, reasoning: str, text: str, calls: list[_Call], prompt_tokens: int) -> None:
+    def __init__(
+        self,
+        *,
+        reasoning: str = "",
+        text: str = "",
+        calls: Iterable[_Call] = (),
+        finish: str | None = None,
+        stop_sequence: str | None = None,
+        prompt_tokens: int = 1,
+        usage: Mapping[str, int] | None = None,
+    ) -> None:
         self.reasoning = reasoning
         self.text = text
-        self.calls = calls
+        self.calls = list(calls)
+        self.finish = finish  # None: "tool_calls" when there are calls, else "stop"
+        self.stop_sequence = stop_sequence
         self.prompt_tokens = prompt_tokens
-        self.completion_tokens = max(
-            1,
-            _count_tokens(reasoning)
-            + _count_tokens(text)
-            + sum(_count_tokens(json.dumps(c.arguments)) for c in calls),
-        )
+        self.usage = dict(usage or {})  # a fixture's figures, over the counted ones
+
+    def replace(self, **changes: Any) -> _Reply:
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields.update(changes)
+        return _Reply(**fields)
 
     @property
-    def reasoning_tokens(self) -> int:
-        return _count_tokens(self.reasoning)
+    def finish_reason(self) -> str:
+        return self.finish or ("tool_calls" if self.calls else "stop")
 
-
-class _Conversation:
-    """The parts of a request, either protocol, that decide the canned reply."""
-
-    __slots__ = ("model", "user_text", "tools", "tool_choice", "parallel", "results", "thinking")
-
-    def __init__(self) -> None:
-        self.model = ""
-        self.user_text = ""  # the last user message's text
-        self.tools: list[tuple[str, Any]] = []  # (name, JSON schema of the arguments)
-        self.tool_choice = "auto"  # auto | none | required | <a tool's name>
-        self.parallel = True
-        self.results: list[tuple[str, str]] = []  # (tool name or id, result text) answered last
-        self.thinking: Any = None  # the request's `thinking` field
+    def tokens(self) -> dict[str, int]:
+        """Usage in neutral names (prompt, completion, reasoning, cached)."""
+        produced = _count_tokens(self.reasoning) + _count_tokens(self.text)
+        produced += sum(_count_tokens(call.json()) for call in self.calls)
+        counted = {
+            "prompt": self.prompt_tokens,
+            "completion": max(1, produced),
+            "reasoning": _count_tokens(self.reasoning),
+            "cached": 0,
+        }
+        counted.update(self.usage)
+        return counted
 
 
 def _count_tokens(text: str) -> int:
-    """A stable stand-in for a tokenizer: words and punctuation marks."""
-    return len(re.findall(r"\w+|[^\w\s]", text))
+    return len(_TOKEN.findall(text))
+
+
+def _first_tokens(text: str, budget: int) -> tuple[str, int]:
+    """The longest start of ``text`` within ``budget`` tokens, and its token count."""
+    ends = [match.end() for match in _TOKEN.finditer(text)]
+    if len(ends) <= budget:
+        return text, len(ends)
+    return (text[: ends[budget - 1]] if budget > 0 else ""), max(budget, 0)
+
+
+# ---------------------------------------------------------------------------
+# A chat request of either protocol, read once
+# ---------------------------------------------------------------------------
+
+
+class _Request:
+    """What picks and shapes the reply, read from either protocol's body."""
+
+    __slots__ = (
+        "protocol", "path", "headers", "seed", "model", "user_text", "system", "tools",
+        "tool_choice", "parallel", "results", "turn", "thinking", "stream", "n", "stop",
+        "max_tokens", "logprobs", "top_logprobs", "response_format", "include_usage",
+        "prompt_tokens",
+    )
+
+    def __init__(self, protocol: str, path: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> None:
+        self.protocol = protocol
+        self.path = path
+        self.headers = headers
+        self.seed = json.dumps(body, sort_keys=True)  # same request, same reply
+        self.model = ""
+        self.user_text = ""  # the last user message's text
+        self.system = ""
+        self.tools: list[tuple[str, Any]] = []  # (name, JSON schema of the arguments)
+        self.tool_choice = "auto"  # auto | none | required | <a tool's name>
+        self.parallel = True
+        self.results: list[tuple[str, str]] = []  # (tool name or id, text) that the request ends with
+        self.turn = 1  # 1 + the assistant messages so far
+        self.thinking: Any = body.get("thinking")
+        self.stream = body.get("stream") is True
+        self.n = 1
+        self.stop: list[str] = []
+        self.max_tokens: int | None = None
+        self.logprobs = False
+        self.top_logprobs = 0
+        self.response_format: dict[str, Any] | None = None
+        self.include_usage = False
+        self.prompt_tokens = 1
+
+    @property
+    def id_prefix(self) -> str:
+        return "toolu_" if self.protocol == "anthropic" else "call_"
 
 
 def _texts(value: Any) -> Iterator[str]:
@@ -196,12 +380,197 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _thinks(conv: _Conversation) -> bool:
+def _require(body: Mapping[str, Any], field: str, kind: type, what: str) -> Any:
+    """A required field of the request body, or a 400 naming it."""
+    if field not in body:
+        raise _bad(field, "missing required field: %r" % field)
+    value = body[field]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise _bad(field, "field %r must be %s, got %s" % (field, what, _shown(value)))
+    return value
+
+
+def _number(
+    body: Mapping[str, Any], field: str, low: float, high: float | None = None, *, integer: bool = False
+) -> Any:
+    """An optional numeric field within [low, high], or a 400 naming it."""
+    value = body.get(field)
+    if value is None:
+        return None
+    kind = int if integer else (int, float)
+    if isinstance(value, kind) and not isinstance(value, bool):
+        if low <= value and (high is None or value <= high):
+            return value
+    span = "at least %s" % low if high is None else "from %s to %s" % (low, high)
+    what = "an integer" if integer else "a number"
+    raise _bad(field, "field %r must be %s %s, got %s" % (field, what, span, _shown(value)))
+
+
+def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    messages = _require(body, "messages", list, "a list of messages")
+    if not messages:
+        raise _bad("messages", "field 'messages' must not be empty")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise _bad("messages", "messages[%d] must be an object with a string 'role', got %s"
+                       % (index, _shown(message)))
+    return messages
+
+
+def _stop_strings(body: Mapping[str, Any], field: str, limit: int | None) -> list[str]:
+    value = body.get(field)
+    if value is None:
+        return []
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+        raise _bad(field, "field %r must be a string or a list of strings, got %s" % (field, _shown(value)))
+    if limit is not None and len(stops) > limit:
+        raise _bad(field, "field %r takes at most %d strings, got %d" % (field, limit, len(stops)))
+    return stops
+
+
+def _read_common(req: _Request, body: Mapping[str, Any]) -> None:
+    """The fields both protocols share, checked the same way."""
+    req.model = _require(body, "model", str, "a string")
+    _number(body, "temperature", 0, 2)
+    _number(body, "top_p", 0, 1)
+    parts = [body.get("system"), body.get("messages"), body.get("tools")]
+    req.prompt_tokens = max(1, sum(_count_tokens(text) for text in _texts(parts)))
+
+
+def _openai_request(path: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> _Request:
+    req = _Request("openai", path, headers, body)
+    _read_common(req, body)
+    messages = _messages(body)
+    for field in ("frequency_penalty", "presence_penalty"):
+        _number(body, field, -2, 2)
+    req.n = _number(body, "n", 1, 128, integer=True) or 1
+    for field in ("max_tokens", "max_completion_tokens"):
+        req.max_tokens = _number(body, field, 1, integer=True) or req.max_tokens
+    req.stop = _stop_strings(body, "stop", 4)
+    logprobs = body.get("logprobs")
+    if logprobs is not None and not isinstance(logprobs, bool):
+        raise _bad("logprobs", "field 'logprobs' must be true or false, got %s" % _shown(logprobs))
+    req.logprobs = logprobs is True
+    top = _number(body, "top_logprobs", 0, 20, integer=True)
+    if top is not None and not req.logprobs:
+        raise _bad("top_logprobs", "field 'top_logprobs' needs 'logprobs': true, got logprobs %s" % _shown(logprobs))
+    req.top_logprobs = top or 0
+    req.response_format = _response_format(body)
+    options = body.get("stream_options")
+    req.include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    req.parallel = body.get("parallel_tool_calls") is not False
+    for tool in body.get("tools") or []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and function.get("name"):
+            req.tools.append((function["name"], function.get("parameters")))
+    choice = body.get("tool_choice", "auto")
+    if isinstance(choice, dict):
+        choice = (choice.get("function") or {}).get("name") or "auto"
+    req.tool_choice = choice if isinstance(choice, str) else "auto"
+    _read_openai_messages(req, messages)
+    return req
+
+
+def _response_format(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    value = body.get("response_format")
+    if value is None:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        raise _bad("response_format", "field 'response_format' must have 'type' text, json_object or "
+                   "json_schema, got %s" % _shown(value))
+    if kind == "json_schema" and not isinstance((value.get("json_schema") or {}).get("schema"), dict):
+        raise _bad("response_format", "response_format json_schema needs 'json_schema': {'name': ..., "
+                   "'schema': {...}}, got %s" % _shown(value))
+    return value if kind != "text" else None
+
+
+def _read_openai_messages(req: _Request, messages: list[dict[str, Any]]) -> None:
+    calls: dict[Any, str] = {}  # tool-call id -> tool name, from the assistant messages
+    system = []
+    for index, message in enumerate(messages):
+        role, content = message["role"], message.get("content")
+        if role in ("system", "developer"):
+            system.append(_content_text(content))
+        elif role == "user":
+            req.user_text = _content_text(content)
+        elif role == "assistant":
+            req.turn += 1
+            for call in message.get("tool_calls") or []:
+                if isinstance(call, dict):
+                    calls[call.get("id")] = (call.get("function") or {}).get("name") or ""
+        elif role == "tool" and message.get("tool_call_id") not in calls:
+            raise _bad(
+                "messages[%d].tool_call_id" % index,
+                "messages[%d] is a tool result for tool_call_id %s, which matches no tool call of "
+                "an earlier assistant message" % (index, _shown(message.get("tool_call_id"))),
+            )
+    req.system = "\n".join(system)
+    for message in reversed(messages):  # the tool messages that end the conversation
+        if message["role"] != "tool":
+            break
+        call_id = message.get("tool_call_id")
+        req.results.insert(0, (calls.get(call_id) or call_id, _content_text(message.get("content"))))
+
+
+def _anthropic_request(path: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> _Request:
+    req = _Request("anthropic", path, headers, body)
+    _read_common(req, body)
+    _require(body, "max_tokens", int, "an integer")
+    req.max_tokens = _number(body, "max_tokens", 1, integer=True)
+    messages = _messages(body)
+    req.stop = _stop_strings(body, "stop_sequences", None)
+    req.system = _content_text(body.get("system"))
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict) and tool.get("name"):
+            req.tools.append((tool["name"], tool.get("input_schema")))
+    choice = body.get("tool_choice")
+    choice = choice if isinstance(choice, dict) else {}
+    kind = choice.get("type", "auto")
+    req.tool_choice = {"any": "required", "tool": choice.get("name") or "auto"}.get(kind, kind)
+    req.parallel = not choice.get("disable_parallel_tool_use")
+    _read_anthropic_messages(req, messages)
+    return req
+
+
+def _read_anthropic_messages(req: _Request, messages: list[dict[str, Any]]) -> None:
+    names: dict[Any, str] = {}  # tool_use id -> tool name
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+        if message["role"] == "assistant":
+            req.turn += 1
+            req.results = []
+            names.update((b.get("id"), b.get("name") or "") for b in blocks if b.get("type") == "tool_use")
+        elif message["role"] == "user":
+            req.user_text = _content_text(content) or req.user_text
+            results = [b for b in blocks if b.get("type") == "tool_result"]
+            for block in results:
+                if block.get("tool_use_id") not in names:
+                    raise _bad(
+                        "messages[%d].content" % index,
+                        "messages[%d] has a tool_result for tool_use_id %s, which matches no "
+                        "tool_use block of an earlier assistant message" % (index, _shown(block.get("tool_use_id"))),
+                    )
+            req.results = [
+                (names[b["tool_use_id"]] or b["tool_use_id"], _content_text(b.get("content"))) for b in results
+            ]
+        elif message["role"] == "system":  # not Anthropic's, but sent by some clients; the gateway takes it
+            req.system = "\n".join(filter(None, [req.system, _content_text(content)]))
+
+
+# ---------------------------------------------------------------------------
+# The canned reply: when no fixture answers
+# ---------------------------------------------------------------------------
+
+
+def _thinks(req: _Request) -> bool:
     """Whether this model thinks for this request (PROTOCOL.md, "Thinking")."""
-    name = conv.model.rsplit("/", 1)[-1].lower()
+    name = req.model.rsplit("/", 1)[-1].lower()
     if name.startswith(_THINKS_ALWAYS):
         return True
-    kind = conv.thinking.get("type") if isinstance(conv.thinking, dict) else None
+    kind = req.thinking.get("type") if isinstance(req.thinking, dict) else None
     if kind in ("enabled", "disabled"):
         return kind == "enabled"
     return name.startswith(_THINKS_BY_DEFAULT)
@@ -214,11 +583,11 @@ def _tool_words(name: str) -> list[str]:
     return [w for w in words if w not in _GENERIC_WORDS] or words
 
 
-def _tools_named(conv: _Conversation) -> list[str]:
+def _tools_named(req: _Request) -> list[str]:
     """The offered tools that the last user message names, in the offered order."""
-    text = conv.user_text.lower()
+    text = req.user_text.lower()
     named = []
-    for name, _ in conv.tools:
+    for name, _ in req.tools:
         if name.lower() in text or any(
             re.search(r"\b" + re.escape(word), text) for word in _tool_words(name)
         ):
@@ -226,17 +595,17 @@ def _tools_named(conv: _Conversation) -> list[str]:
     return named
 
 
-def _tools_to_call(conv: _Conversation) -> list[str]:
+def _tools_to_call(req: _Request) -> list[str]:
     """Which tools the canned model calls for this request."""
-    if not conv.tools or conv.results or conv.tool_choice == "none":
+    if not req.tools or req.results or req.tool_choice == "none":
         return []
-    offered = [name for name, _ in conv.tools]
-    if conv.tool_choice not in ("auto", "required"):
-        return [conv.tool_choice] if conv.tool_choice in offered else []
-    names = _tools_named(conv)
-    if not names and conv.tool_choice == "required":
+    offered = [name for name, _ in req.tools]
+    if req.tool_choice not in ("auto", "required"):
+        return [req.tool_choice] if req.tool_choice in offered else []
+    names = _tools_named(req)
+    if not names and req.tool_choice == "required":
         names = offered[:1]
-    return names if conv.parallel else names[:1]
+    return names if req.parallel else names[:1]
 
 
 def _sample(schema: Any, key: str, hint: list[str]) -> Any:
@@ -297,34 +666,75 @@ def _call_id(prefix: str, seed: str, index: int) -> str:
     return prefix + hashlib.sha256(("%s/%d" % (seed, index)).encode()).hexdigest()[:24]
 
 
-def _plan(conv: _Conversation, seed: str, *, id_prefix: str, prompt_tokens: int) -> _Reply:
-    """The canned reply for a conversation: deterministic for the same request."""
-    thinks = _thinks(conv)
-    said = _brief(conv.user_text) or "(nothing)"
-    if conv.results:
-        used = "; ".join("%s returned %s" % (name, _brief(text)) for name, text in conv.results)
+def _plan(req: _Request) -> _Reply:
+    """The canned reply for a request: deterministic for the same request."""
+    thinks = _thinks(req)
+    said = _brief(req.user_text) or "(nothing)"
+    if req.results:
+        used = "; ".join("%s returned %s" % (name, _brief(text)) for name, text in req.results)
         reasoning = "The tool results are in. I will answer from them." if thinks else ""
-        return _Reply(reasoning, "Here is what I found: %s." % used, [], prompt_tokens)
+        return _Reply(reasoning=reasoning, text=_formatted(req, "Here is what I found: %s." % used),
+                      prompt_tokens=req.prompt_tokens)
     calls = []
-    schemas = dict(conv.tools)
-    for index, name in enumerate(_tools_to_call(conv)):
-        hint = _hint_words(conv.user_text)  # each call draws from the user's words afresh
+    schemas = dict(req.tools)
+    for index, name in enumerate(_tools_to_call(req)):
+        hint = _hint_words(req.user_text)  # each call draws from the user's words afresh
         arguments = _sample(schemas[name] or {"type": "object"}, name, hint)
         if not isinstance(arguments, dict):
             arguments = {}
-        calls.append(_Call(_call_id(id_prefix, seed, index), name, arguments))
+        calls.append(_Call(_call_id(req.id_prefix, req.seed, index), name, arguments))
     if calls:
         names = ", ".join(c.name for c in calls)
         reasoning = "The user asked %r. I should call %s." % (said, names) if thinks else ""
-        return _Reply(reasoning, "", calls, prompt_tokens)
+        return _Reply(reasoning=reasoning, calls=calls, prompt_tokens=req.prompt_tokens)
     reasoning = "The user said %r. I will reply briefly." % said if thinks else ""
-    text = "This is the TokenHub mock server (%s). You said: %s" % (conv.model, said)
-    return _Reply(reasoning, text, [], prompt_tokens)
+    text = "This is the TokenHub mock server (%s). You said: %s" % (req.model, said)
+    return _Reply(reasoning=reasoning, text=_formatted(req, text), prompt_tokens=req.prompt_tokens)
+
+
+def _formatted(req: _Request, text: str) -> str:
+    """The canned text as the request's response_format wants it: valid JSON for
+    json_object, an instance of the schema for json_schema."""
+    if req.response_format is None:
+        return text
+    if req.response_format["type"] == "json_object":
+        return json.dumps({"answer": text}, ensure_ascii=False)
+    schema = req.response_format["json_schema"]["schema"]
+    return json.dumps(_sample(schema, "answer", _hint_words(req.user_text)), ensure_ascii=False)
 
 
 def _brief(text: str, limit: int = 120) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---------------------------------------------------------------------------
+# Shaping: what the request's limits let out
+# ---------------------------------------------------------------------------
+
+
+def _shape(reply: _Reply, req: _Request) -> _Reply:
+    """The reply cut at the first stop string, then at ``max_tokens`` (which the
+    reasoning and the answer share, PROTOCOL.md "Thinking")."""
+    reply = _cut_at_stop(reply, req.stop)
+    return reply if req.max_tokens is None else _cut_to_budget(reply, req.max_tokens)
+
+
+def _cut_at_stop(reply: _Reply, stops: list[str]) -> _Reply:
+    hits = [(reply.text.find(stop), stop) for stop in stops if stop and stop in reply.text]
+    if not hits:
+        return reply
+    at, stop = min(hits)
+    return reply.replace(text=reply.text[:at], calls=[], finish="stop_sequence", stop_sequence=stop)
+
+
+def _cut_to_budget(reply: _Reply, budget: int) -> _Reply:
+    reasoning, used = _first_tokens(reply.reasoning, budget)
+    text, said = _first_tokens(reply.text, budget - used)
+    calls = sum(_count_tokens(call.json()) for call in reply.calls)
+    if reasoning == reply.reasoning and text == reply.text and used + said + calls <= budget:
+        return reply
+    return reply.replace(reasoning=reasoning, text=text, calls=[], finish="length", stop_sequence=None)
 
 
 def _pieces(text: str) -> list[str]:
@@ -338,238 +748,369 @@ def _fragments(text: str, size: int = 8) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
-# OpenAI protocol
+# Fixtures: a match, and the response (or fault) to serve
 # ---------------------------------------------------------------------------
 
+_FIXTURE_KEYS = ("name", "match", "response", "fault", "times")
+_MATCH_KEYS = ("model", "protocol", "path", "user", "system", "tools", "has_tool_result", "turn", "stream", "headers")
+_RESPONSE_KEYS = ("text", "reasoning", "tool_calls", "finish_reason", "stop_reason", "usage", "raw")
+_CALL_KEYS = ("name", "arguments", "id")
+_RAW_KEYS = ("status", "headers", "body", "sse", "events")
+_USAGE_NAMES = {
+    "prompt_tokens": "prompt", "input_tokens": "prompt",
+    "completion_tokens": "completion", "output_tokens": "completion",
+    "reasoning_tokens": "reasoning",
+    "cached_tokens": "cached", "cache_read_input_tokens": "cached",
+}
 
-def _require(body: Mapping[str, Any], field: str, kind: type, what: str) -> Any:
-    """A required field of the request body, or a 400 naming it."""
-    if field not in body:
-        raise _HTTPError(400, "invalid_request_error", "missing required field: %r" % field, field)
-    value = body[field]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise _HTTPError(
-            400, "invalid_request_error",
-            "field %r must be %s, got %s" % (field, what, json.dumps(value)[:80]), field,
-        )
+
+def _pattern(value: Any, where: str, *, exact: bool) -> Callable[[str], bool]:
+    """A test on text: "/regex/flags" searches; otherwise a case-insensitive
+    substring test (``exact``: a case-insensitive equality test)."""
+    if not isinstance(value, str):
+        raise ValueError("%s: expected a string or a \"/regex/\", got %s" % (where, _shown(value)))
+    body, _, flags = value[1:].rpartition("/")
+    if value.startswith("/") and body and set(flags) <= set("imsx"):
+        bits = 0
+        for flag in flags:
+            bits |= {"i": re.I, "m": re.M, "s": re.S, "x": re.X}[flag]
+        try:
+            compiled = re.compile(body, bits)
+        except re.error as exc:
+            raise ValueError("%s: %s is not a valid regular expression: %s" % (where, _shown(value), exc)) from None
+        return lambda text: compiled.search(text) is not None
+    wanted = value.lower()
+    if exact:
+        return lambda text: text.lower() == wanted
+    return lambda text: wanted in text.lower()
+
+
+def _typed(value: Any, kind: type, what: str, where: str) -> Any:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ValueError("%s: expected %s, got %s" % (where, what, _shown(value)))
     return value
 
 
-def _openai_conversation(body: Mapping[str, Any]) -> _Conversation:
-    conv = _Conversation()
-    conv.model = _require(body, "model", str, "a string")
-    messages = _require(body, "messages", list, "a list of messages")
-    if not messages:
-        raise _HTTPError(400, "invalid_request_error", "field 'messages' must not be empty", "messages")
-    conv.thinking = body.get("thinking")
-    conv.parallel = body.get("parallel_tool_calls") is not False
-    for tool in body.get("tools") or []:
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if isinstance(function, dict) and function.get("name"):
-            conv.tools.append((function["name"], function.get("parameters")))
-    choice = body.get("tool_choice", "auto")
-    if isinstance(choice, dict):
-        choice = (choice.get("function") or {}).get("name") or "auto"
-    conv.tool_choice = choice if isinstance(choice, str) else "auto"
-    names = {}
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        for call in message.get("tool_calls") or []:
-            if isinstance(call, dict):
-                names[call.get("id")] = (call.get("function") or {}).get("name")
-        if message.get("role") == "user":
-            conv.user_text = _content_text(message.get("content"))
-    for message in reversed(messages):  # the tool messages that answer the last turn
-        if not isinstance(message, dict) or message.get("role") != "tool":
-            break
-        call_id = message.get("tool_call_id")
-        conv.results.insert(0, (names.get(call_id) or call_id or "tool", _content_text(message.get("content"))))
-    return conv
+def _match_rule(key: str, value: Any, where: str) -> Callable[[_Request], bool]:
+    """One match key's test on a request."""
+    if key in ("model", "path", "user", "system"):
+        test = _pattern(value, where, exact=key in ("model", "path"))
+        field = {"user": "user_text"}.get(key, key)
+        return lambda req: test(getattr(req, field))
+    if key == "protocol":
+        if value not in ("openai", "anthropic"):
+            raise ValueError("%s: expected \"openai\" or \"anthropic\", got %s" % (where, _shown(value)))
+        return lambda req: req.protocol == value
+    if key == "tools":
+        names = _typed(value, list, "a list of tool names", where)
+        if not all(isinstance(name, str) for name in names):
+            raise ValueError("%s: expected a list of tool names, got %s" % (where, _shown(value)))
+        # Every named tool offered; [] means no tools at all.
+        return lambda req: set(names) <= {n for n, _ in req.tools} and (bool(names) or not req.tools)
+    if key in ("has_tool_result", "stream"):
+        flag = _typed(value, bool, "true or false", where)
+        attribute = {"has_tool_result": "results"}.get(key, key)
+        return lambda req: bool(getattr(req, attribute)) == flag
+    if key == "turn":
+        turn = _typed(value, int, "a turn number (1 for the first reply)", where)
+        return lambda req: req.turn == turn
+    headers = _typed(value, dict, "an object of header name to value", where)
+    tests = {name.lower(): _pattern(text, "%s.%s" % (where, name), exact=False) for name, text in headers.items()}
+    return lambda req: all(name in req.headers and test(req.headers[name]) for name, test in tests.items())
 
 
-def _openai_usage(reply: _Reply) -> dict[str, Any]:
-    return {
-        "prompt_tokens": reply.prompt_tokens,
-        "completion_tokens": reply.completion_tokens,
-        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": reply.reasoning_tokens},
-    }
+class _Raw:
+    """A reply replayed as written: status, headers, and a body or SSE events."""
+
+    __slots__ = ("status", "headers", "pieces", "stream")
+
+    def __init__(self, spec: Any, where: str) -> None:
+        spec = _check_keys(spec, _RAW_KEYS, where)
+        self.status = _typed(spec.get("status", 200), int, "an HTTP status", where + ".status")
+        if not 100 <= self.status <= 599:
+            raise ValueError("%s.status: expected an HTTP status from 100 to 599, got %d" % (where, self.status))
+        headers = _typed(spec.get("headers", {}), dict, "an object of header name to value", where + ".headers")
+        self.headers = [(str(name), _typed(value, str, "a header value string", "%s.headers.%s" % (where, name)))
+                        for name, value in headers.items()]
+        bodies = [key for key in ("body", "sse", "events") if key in spec]
+        if len(bodies) > 1:
+            raise ValueError("%s: expected one of 'body', 'sse' or 'events', got %s" % (where, " and ".join(bodies)))
+        self.stream = bool(bodies) and bodies[0] != "body"
+        self.pieces = self._pieces(spec, bodies[0] if bodies else None, where)
+        if not any(name.lower() == "content-type" for name, _ in self.headers):
+            kind = "text/event-stream; charset=utf-8" if self.stream else "application/json"
+            self.headers.append(("Content-Type", kind))
+
+    @staticmethod
+    def _pieces(spec: dict[str, Any], key: str | None, where: str) -> list[bytes]:
+        if key is None:
+            return []
+        value = spec[key]
+        if key == "body":  # a string is sent as its UTF-8 bytes; any other JSON value, serialised
+            return [value.encode() if isinstance(value, str) else json.dumps(value).encode()]
+        if key == "sse":  # one transcript, counted as events at each blank line
+            text = _typed(value, str, "an SSE transcript string", where + ".sse")
+            return [event.encode() for event in re.findall(r"(?s).*?(?:\r\n\r\n|\n\n|\r\r)|.+", text)]
+        events = _typed(value, list, "a list of SSE event strings", where + ".events")
+        return [_typed(e, str, "an SSE event string", "%s.events[%d]" % (where, i)).encode() for i, e in enumerate(events)]
 
 
-def _openai_finish(reply: _Reply) -> str:
-    return "tool_calls" if reply.calls else "stop"
+class _Response:
+    """A fixture's response: protocol-neutral parts, or a raw reply."""
+
+    __slots__ = ("text", "reasoning", "calls", "finish", "usage", "raw")
+
+    def __init__(self, spec: Any, where: str) -> None:
+        if isinstance(spec, str):
+            spec = {"text": spec}
+        spec = _check_keys(spec, _RESPONSE_KEYS, where)
+        self.raw = _Raw(spec["raw"], where + ".raw") if "raw" in spec else None
+        if self.raw is not None and len(spec) > 1:
+            raise ValueError("%s: 'raw' is replayed as written and takes no other key, got %s"
+                             % (where, ", ".join(sorted(spec))))
+        self.text = _typed(spec.get("text", ""), str, "a string", where + ".text")
+        self.reasoning = _typed(spec.get("reasoning", ""), str, "a string", where + ".reasoning")
+        calls = _typed(spec.get("tool_calls", []), list, "a list of tool calls", where + ".tool_calls")
+        self.calls = [self._call(call, "%s.tool_calls[%d]" % (where, i)) for i, call in enumerate(calls)]
+        finish = spec.get("finish_reason", spec.get("stop_reason"))
+        if finish is not None:
+            _typed(finish, str, "a finish reason string", where + ".finish_reason")
+        self.finish = _FROM_ANTHROPIC_STOP.get(finish, finish)
+        self.usage = self._usage(spec.get("usage", {}), where + ".usage")
+
+    @staticmethod
+    def _call(spec: Any, where: str) -> tuple[str | None, str, Any]:
+        spec = _check_keys(spec, _CALL_KEYS, where)
+        name = _typed(spec.get("name"), str, "a tool name", where + ".name")
+        arguments = spec.get("arguments", {})
+        if not isinstance(arguments, (dict, str)):
+            raise ValueError("%s.arguments: expected an object or a JSON string, got %s" % (where, _shown(arguments)))
+        call_id = spec.get("id")
+        if call_id is not None:
+            _typed(call_id, str, "a tool-call id string", where + ".id")
+        return call_id, name, arguments
+
+    @staticmethod
+    def _usage(spec: Any, where: str) -> dict[str, int]:
+        spec = _check_keys(spec, _USAGE_NAMES, where)
+        return {_USAGE_NAMES[key]: _typed(value, int, "a token count", "%s.%s" % (where, key))
+                for key, value in spec.items()}
+
+    def reply(self, req: _Request) -> _Reply:
+        calls = [
+            _Call(call_id or _call_id(req.id_prefix, req.seed, index), name, arguments)
+            for index, (call_id, name, arguments) in enumerate(self.calls)
+        ]
+        return _Reply(reasoning=self.reasoning, text=self.text, calls=calls, finish=self.finish,
+                      prompt_tokens=req.prompt_tokens, usage=self.usage)
 
 
-def _openai_tool_call(call: _Call) -> dict[str, Any]:
-    return {
-        "id": call.id,
-        "type": "function",
-        "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)},
-    }
+class Fixture:
+    """One fixture: the requests it matches, and the response, the responses in
+    turn (a sequence), or the fault it serves.
+
+    Built from one entry of the fixture format::
+
+        {"name": "weather", "match": {"user": "weather", "tools": ["get_weather"]},
+         "response": {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]},
+         "times": 1}
+
+    ``used`` counts the requests it has answered. It stops matching after ``times``
+    answers; a sequence's ``times`` defaults to its length.
+    """
+
+    __slots__ = ("name", "rules", "responses", "fault", "times", "used")
+
+    def __init__(self, spec: Mapping[str, Any], *, name: str = "fixture") -> None:
+        spec = _check_keys(spec, _FIXTURE_KEYS, name)
+        self.name = _typed(spec.get("name", name), str, "a name string", name + ".name")
+        where = self.name
+        match = _check_keys(spec.get("match", {}), _MATCH_KEYS, where + ".match")
+        self.rules = [_match_rule(key, value, "%s.match.%s" % (where, key)) for key, value in match.items()]
+        response = spec.get("response")
+        listed = response if isinstance(response, list) else [] if response is None else [response]
+        self.responses = [_Response(r, "%s.response[%d]" % (where, i)) for i, r in enumerate(listed)]
+        self.fault = _Fault.parse(spec["fault"], where + ".fault") if spec.get("fault") is not None else None
+        if not self.responses and self.fault is None:
+            raise ValueError("%s: expected a 'response' or a 'fault', got neither" % where)
+        times = spec.get("times", len(listed) if len(listed) > 1 else None)
+        if times is not None and (_typed(times, int, "a positive count", where + ".times") < 1):
+            raise ValueError("%s.times: expected a positive count, got %d" % (where, times))
+        self.times: int | None = times
+        self.used = 0
+
+    def __repr__(self) -> str:
+        return "Fixture(%r, used %d of %s)" % (self.name, self.used, self.times or "any")
+
+    def _take(self, req: _Request) -> tuple[bool, _Response | None]:
+        """(matched, the response to serve); counts the use. Call under the server's lock."""
+        if (self.times is not None and self.used >= self.times) or not all(rule(req) for rule in self.rules):
+            return False, None
+        response = self.responses[min(self.used, len(self.responses) - 1)] if self.responses else None
+        self.used += 1
+        return True, response
 
 
-def _openai_json(reply: _Reply, model: str, reply_id: str) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
-    if reply.reasoning:
-        message["reasoning_content"] = reply.reasoning
-    if reply.calls:
-        message["tool_calls"] = [_openai_tool_call(c) for c in reply.calls]
-    return {
-        "id": reply_id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": _openai_finish(reply)}
-        ],
-        "usage": _openai_usage(reply),
-    }
+def _fixture_specs(source: Any, where: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """(entry, its name for messages) of a fixture file's content, a list of entries,
+    one entry, or a file or folder of such files (``*.json``, in name order)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            for name in sorted(os.listdir(path)):
+                if name.endswith(".json"):
+                    yield from _fixture_specs(os.path.join(path, name), where)
+            return
+        try:
+            with open(path, "rb") as file:
+                content = json.loads(file.read())
+        except OSError as exc:
+            raise ValueError("cannot read fixtures from %s: %s" % (path, exc.strerror or exc)) from None
+        except ValueError as exc:
+            raise ValueError("%s: not valid JSON: %s" % (path, exc)) from None
+        yield from _fixture_specs(content, os.path.basename(path))
+        return
+    if isinstance(source, dict) and "fixtures" in source:
+        _check_keys(source, ("fixtures",), where)
+        source = source["fixtures"]
+    entries = source if isinstance(source, list) else [source]
+    for index, entry in enumerate(entries):
+        if isinstance(entry, (str, os.PathLike)):  # a list of files and folders
+            yield from _fixture_specs(entry, where)
+        else:
+            yield entry, "%s[%d]" % (where, index)
 
 
-def _openai_sse(
-    reply: _Reply, model: str, reply_id: str, include_usage: bool
-) -> Iterator[bytes]:
-    """The chunks of a streamed chat completion, each a ``data:`` event, then [DONE]."""
-    head = {"id": reply_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+# ---------------------------------------------------------------------------
+# Faults: what goes wrong, on demand
+# ---------------------------------------------------------------------------
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        body = dict(head, choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
-        if include_usage:  # with include_usage every chunk has the key, null until the last
-            body["usage"] = None
-        return _sse(body)
+# What a fault does after N events, in the order it does them when several fall due at once.
+_AFTER_ACTIONS = ("stall", "malformed", "error", "truncate", "disconnect")
+_FAULT_KEYS = ("status", "retry-after", "retry-after-ms", "type", "message", "seconds", "drip", "ttfb") + tuple(
+    action + "-after" for action in _AFTER_ACTIONS
+)
+_STALL_SECONDS = 30.0
 
-    yield chunk({"role": "assistant", "content": ""})
-    for piece in _pieces(reply.reasoning):
-        yield chunk({"reasoning_content": piece})
-    for piece in _pieces(reply.text):
-        yield chunk({"content": piece})
-    for index, call in enumerate(reply.calls):
-        first = {"index": index, "id": call.id, "type": "function",
-                 "function": {"name": call.name, "arguments": ""}}
-        yield chunk({"tool_calls": [first]})
-        for fragment in _fragments(json.dumps(call.arguments, ensure_ascii=False)):
-            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
-    yield chunk({}, _openai_finish(reply))
-    if include_usage:
-        yield _sse(dict(head, choices=[], usage=_openai_usage(reply)))
-    yield b"data: [DONE]\n\n"
+
+class _Fault:
+    """A parsed fault: an error status, or actions after N events, and pacing."""
+
+    __slots__ = ("spec", "status", "kind", "message", "headers", "after", "seconds", "drip", "ttfb")
+
+    def __init__(self) -> None:
+        self.spec = ""
+        self.status: int | None = None
+        self.kind: str | None = None
+        self.message: str | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.after: dict[str, int] = {}
+        self.seconds: float | None = None  # a stall's length; None: _STALL_SECONDS
+        self.drip = 0.0
+        self.ttfb = 0.0
+
+    @classmethod
+    def parse(cls, spec: Any, where: str) -> _Fault:
+        """From "status=429,retry-after=1" or {"status": 429, "retry_after": 1}."""
+        if isinstance(spec, str):
+            pairs = []
+            for item in filter(None, (part.strip() for part in spec.split(","))):
+                key, equals, value = item.partition("=")
+                if not equals:
+                    raise ValueError("%s: expected key=value items, got %r in %r" % (where, item, spec))
+                pairs.append((key.strip(), value.strip()))
+        elif isinstance(spec, dict):
+            pairs = list(spec.items())
+        else:
+            raise ValueError("%s: expected a fault like \"status=429\" or an object, got %s" % (where, _shown(spec)))
+        fault = cls()
+        fault.spec = spec if isinstance(spec, str) else ",".join("%s=%s" % pair for pair in pairs)
+        for key, value in pairs:
+            fault._set(str(key).lower().replace("_", "-"), value, where)
+        fault._check(where)
+        return fault
+
+    def _set(self, key: str, value: Any, where: str) -> None:
+        if key not in _FAULT_KEYS:
+            raise ValueError("%s: unknown fault %r (expected one of: %s)" % (where, key, ", ".join(_FAULT_KEYS)))
+        if key == "status":
+            self.status = int(_fault_number(value, key, where, low=400, high=599, integer=True))
+        elif key in ("type", "message"):
+            setattr(self, "kind" if key == "type" else key, str(value))
+        elif key in ("retry-after", "retry-after-ms"):
+            self.headers.append((key, str(value)))
+        elif key.endswith("-after"):
+            self.after[key[: -len("-after")]] = int(_fault_number(value, key, where, integer=True))
+        else:
+            setattr(self, key, _fault_number(value, key, where))
+
+    def _check(self, where: str) -> None:
+        if self.status is not None and self.after:
+            raise ValueError("%s: 'status' answers at once and cannot go with %s"
+                             % (where, ", ".join(k + "-after" for k in self.after)))
+        if self.kind and self.status is None and "error" not in self.after:
+            raise ValueError("%s: 'type' goes with 'status' or 'error-after'" % where)
+        if self.seconds is not None and "stall" not in self.after:
+            raise ValueError("%s: 'seconds' goes with 'stall-after'" % where)
+
+    def due(self, sent: int) -> list[str]:
+        """The actions to take once ``sent`` events are out."""
+        return [action for action in _AFTER_ACTIONS if self.after.get(action) == sent]
+
+    def error(self, protocol: str) -> _HTTPError:
+        """The error this fault sends: its status, or the type of its in-stream error."""
+        kind = self.kind or (_kind_of(self.status) if self.status else "api_error")
+        status = self.status or _KIND_STATUS.get(kind, 500)
+        message = self.message or "mock fault %s: %s" % (_shown(self.spec), kind)
+        return _HTTPError(status, kind, message, headers=self.headers)
+
+
+def _fault_number(value: Any, key: str, where: str, *, low: float = 0, high: float | None = None,
+                  integer: bool = False) -> float:
+    try:
+        number = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        number = float("nan")
+    ok = low <= number and (high is None or number <= high) and (not integer or number.is_integer())
+    if not ok:
+        span = "from %s to %s" % (low, high) if high is not None else "of at least %s" % low
+        what = "an integer" if integer else "a number of seconds"
+        raise ValueError("%s: %r expects %s %s, got %s" % (where, key, what, span, _shown(value)))
+    return number
+
+
+# ---------------------------------------------------------------------------
+# Replies on the wire
+# ---------------------------------------------------------------------------
+
+
+class _Out:
+    """A reply ready to send: status, headers, and its body as pieces (SSE events
+    when ``stream``, sent chunked; otherwise one body with a Content-Length)."""
+
+    __slots__ = ("status", "headers", "pieces", "stream")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], pieces: list[bytes], *, stream: bool) -> None:
+        self.status = status
+        self.headers = headers
+        self.pieces = pieces
+        self.stream = stream
+
+
+def _json_out(status: int, body: Any, headers: Iterable[tuple[str, str]] = ()) -> _Out:
+    data = json.dumps(body, ensure_ascii=False).encode()
+    return _Out(status, [("Content-Type", "application/json"), *headers], [data], stream=False)
+
+
+def _sse_out(events: Iterable[bytes]) -> _Out:
+    headers = [("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache")]
+    return _Out(200, headers, list(events), stream=True)
 
 
 def _sse(data: Any, event: str | None = None) -> bytes:
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     head = "event: %s\n" % event if event else ""
     return ("%sdata: %s\n\n" % (head, text)).encode()
-
-
-# ---------------------------------------------------------------------------
-# Anthropic protocol
-# ---------------------------------------------------------------------------
-
-
-def _anthropic_conversation(body: Mapping[str, Any]) -> _Conversation:
-    conv = _Conversation()
-    conv.model = _require(body, "model", str, "a string")
-    _require(body, "max_tokens", int, "an integer")
-    messages = _require(body, "messages", list, "a list of messages")
-    conv.thinking = body.get("thinking")
-    for tool in body.get("tools") or []:
-        if isinstance(tool, dict) and tool.get("name"):
-            conv.tools.append((tool["name"], tool.get("input_schema")))
-    choice = body.get("tool_choice")
-    choice = choice if isinstance(choice, dict) else {}
-    kind = choice.get("type", "auto")
-    conv.tool_choice = {"any": "required", "tool": choice.get("name") or "auto"}.get(kind, kind)
-    conv.parallel = not choice.get("disable_parallel_tool_use")
-    names = {}
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        content = message.get("content")
-        blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
-        for block in blocks:
-            if block.get("type") == "tool_use":
-                names[block.get("id")] = block.get("name")
-        if message.get("role") == "user":
-            conv.user_text = _content_text(content) or conv.user_text
-            conv.results = [
-                (names.get(b.get("tool_use_id")) or b.get("tool_use_id") or "tool",
-                 _content_text(b.get("content")))
-                for b in blocks if b.get("type") == "tool_result"
-            ]
-        elif message.get("role") == "assistant":
-            conv.results = []
-    return conv
-
-
-def _anthropic_blocks(reply: _Reply) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    if reply.reasoning:
-        blocks.append({"type": "thinking", "thinking": reply.reasoning, "signature": ""})
-    if reply.text:
-        blocks.append({"type": "text", "text": reply.text})
-    for call in reply.calls:
-        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments})
-    return blocks
-
-
-def _anthropic_message(reply: _Reply, model: str, reply_id: str, *, streaming: bool) -> dict[str, Any]:
-    return {
-        "id": reply_id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [] if streaming else _anthropic_blocks(reply),
-        "stop_reason": None if streaming else _anthropic_stop(reply),
-        "stop_sequence": None,
-        "usage": {
-            "input_tokens": reply.prompt_tokens,
-            "output_tokens": 1 if streaming else reply.completion_tokens,
-        },
-    }
-
-
-def _anthropic_stop(reply: _Reply) -> str:
-    return "tool_use" if reply.calls else "end_turn"
-
-
-_DELTAS = {"thinking": ("thinking_delta", "thinking"), "text": ("text_delta", "text")}
-
-
-def _anthropic_sse(reply: _Reply, model: str, reply_id: str) -> Iterator[bytes]:
-    """The events of a streamed message, in the documented order."""
-    message = _anthropic_message(reply, model, reply_id, streaming=True)
-    yield _sse({"type": "message_start", "message": message}, "message_start")
-    yield _sse({"type": "ping"}, "ping")
-    for index, block in enumerate(_anthropic_blocks(reply)):
-        kind = block["type"]
-        if kind == "tool_use":
-            start = dict(block, input={})
-            pieces = _fragments(json.dumps(block["input"], ensure_ascii=False))
-            deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
-        else:
-            delta_type, field = _DELTAS[kind]
-            start = dict(block, **{field: ""})
-            deltas = [{"type": delta_type, field: p} for p in _pieces(block[field])]
-        yield _sse({"type": "content_block_start", "index": index, "content_block": start}, "content_block_start")
-        for delta in deltas:
-            yield _sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
-        yield _sse({"type": "content_block_stop", "index": index}, "content_block_stop")
-    yield _sse(
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": _anthropic_stop(reply), "stop_sequence": None},
-            "usage": {"output_tokens": reply.completion_tokens},
-        },
-        "message_delta",
-    )
-    yield _sse({"type": "message_stop"}, "message_stop")
-
-
-# ---------------------------------------------------------------------------
-# HTTP
-# ---------------------------------------------------------------------------
 
 
 def _error_body(protocol: str, error: _HTTPError, request_id: str) -> dict[str, Any]:
@@ -582,6 +1123,27 @@ def _error_body(protocol: str, error: _HTTPError, request_id: str) -> dict[str, 
     return {
         "error": {"message": error.message, "type": error.kind, "param": error.param, "code": None}
     }
+
+
+def _error_out(protocol: str, error: _HTTPError, request_id: str) -> _Out:
+    return _json_out(error.status, _error_body(protocol, error, request_id), error.headers)
+
+
+def _error_event(protocol: str, error: _HTTPError) -> bytes:
+    """An error sent inside a stream, in the protocol's shape (PROTOCOL.md)."""
+    if protocol == "anthropic":
+        return _sse({"type": "error", "error": {"type": error.kind, "message": error.message}}, "error")
+    return _sse({"error": {"message": error.message, "type": error.kind, "param": None, "code": None}})
+
+
+def _malformed(event: bytes) -> bytes:
+    """The event with its data cut mid-way, as a broken gateway sends it."""
+    lines = event.split(b"\n")
+    for index, line in enumerate(lines):
+        if line.startswith(b"data:"):
+            lines[index] = line[: 6 + (len(line) - 6) // 2]
+            return b"\n".join(lines)
+    return b'data: {"malformed": \n\n'
 
 
 def _models_body() -> dict[str, Any]:
@@ -599,6 +1161,198 @@ def _models_body() -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------
+# OpenAI protocol
+# ---------------------------------------------------------------------------
+
+
+def _openai_usage(replies: list[_Reply]) -> dict[str, Any]:
+    counts = [reply.tokens() for reply in replies]
+    prompt = counts[0]["prompt"]
+    completion = sum(c["completion"] for c in counts)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": counts[0]["cached"]},
+        "completion_tokens_details": {"reasoning_tokens": sum(c["reasoning"] for c in counts)},
+    }
+
+
+def _openai_finish(reply: _Reply) -> str:
+    return _TO_OPENAI_FINISH.get(reply.finish_reason, reply.finish_reason)
+
+
+def _openai_tool_call(call: _Call) -> dict[str, Any]:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.json()}}
+
+
+def _openai_logprobs(text: str, req: _Request) -> dict[str, Any] | None:
+    """Made-up but well-formed log probabilities, one entry per token of ``text``."""
+    if not req.logprobs:
+        return None
+    entries = []
+    for token in _SPELLED_TOKEN.findall(text):
+        chosen = -round(0.01 * (1 + len(token) % 7), 4)
+        others = [("%s~%d" % (token.strip() or "_", rank), chosen - rank) for rank in range(1, req.top_logprobs)]
+        top = [(token, chosen)] + others
+        entries.append({
+            "token": token, "logprob": chosen, "bytes": list(token.encode()),
+            "top_logprobs": [{"token": t, "logprob": p, "bytes": list(t.encode())} for t, p in top[: req.top_logprobs]],
+        })
+    return {"content": entries, "refusal": None}
+
+
+def _openai_json(replies: list[_Reply], req: _Request, reply_id: str) -> dict[str, Any]:
+    choices = []
+    for index, reply in enumerate(replies):
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+        if reply.reasoning:
+            message["reasoning_content"] = reply.reasoning
+        if reply.calls:
+            message["tool_calls"] = [_openai_tool_call(call) for call in reply.calls]
+        choices.append({
+            "index": index, "message": message,
+            "logprobs": _openai_logprobs(reply.text, req), "finish_reason": _openai_finish(reply),
+        })
+    return {
+        "id": reply_id, "object": "chat.completion", "created": int(time.time()), "model": req.model,
+        "choices": choices, "usage": _openai_usage(replies),
+    }
+
+
+def _openai_deltas(index: int, reply: _Reply, req: _Request) -> Iterator[dict[str, Any]]:
+    """One choice's stream entries: role, reasoning, text, tool-call pieces, finish."""
+
+    def entry(delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> dict[str, Any]:
+        return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+
+    yield entry({"role": "assistant", "content": ""})
+    for piece in _pieces(reply.reasoning):
+        yield entry({"reasoning_content": piece})
+    for piece in _pieces(reply.text):
+        yield entry({"content": piece}, logprobs=_openai_logprobs(piece, req))
+    for number, call in enumerate(reply.calls):
+        first = {"index": number, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        yield entry({"tool_calls": [first]})
+        for fragment in _fragments(call.json()):
+            yield entry({"tool_calls": [{"index": number, "function": {"arguments": fragment}}]})
+    yield entry({}, _openai_finish(reply))
+
+
+def _openai_sse(replies: list[_Reply], req: _Request, reply_id: str) -> Iterator[bytes]:
+    """The chunks of a streamed chat completion, then [DONE]; with ``n`` > 1 the
+    choices' entries interleave, as the service sends them."""
+    head = {"id": reply_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": req.model}
+    streams = [_openai_deltas(index, reply, req) for index, reply in enumerate(replies)]
+    while streams:
+        for stream in list(streams):
+            choice = next(stream, None)
+            if choice is None:
+                streams.remove(stream)
+                continue
+            chunk = dict(head, choices=[choice])
+            if req.include_usage:  # with include_usage every chunk has the key, null until the last
+                chunk["usage"] = None
+            yield _sse(chunk)
+    if req.include_usage:
+        yield _sse(dict(head, choices=[], usage=_openai_usage(replies)))
+    yield b"data: [DONE]\n\n"
+
+
+def _openai_out(replies: list[_Reply], req: _Request) -> _Out:
+    reply_id = "chatcmpl-" + hashlib.sha256(req.seed.encode()).hexdigest()[:24]
+    if req.stream:
+        return _sse_out(_openai_sse(replies, req, reply_id))
+    return _json_out(200, _openai_json(replies, req, reply_id))
+
+
+# ---------------------------------------------------------------------------
+# Anthropic protocol
+# ---------------------------------------------------------------------------
+
+
+def _anthropic_blocks(reply: _Reply, *, streaming: bool) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if reply.reasoning:
+        blocks.append({"type": "thinking", "thinking": reply.reasoning, "signature": ""})
+    if reply.text:
+        blocks.append({"type": "text", "text": reply.text})
+    for call in reply.calls:  # a stream sends the arguments as written, in fragments
+        blocks.append({"type": "tool_use", "id": call.id, "name": call.name,
+                       "input": call.json() if streaming else call.input()})
+    return blocks
+
+
+def _anthropic_stop(reply: _Reply) -> str:
+    return _TO_ANTHROPIC_STOP.get(reply.finish_reason, reply.finish_reason)
+
+
+def _anthropic_usage(reply: _Reply, output_tokens: int) -> dict[str, Any]:
+    tokens = reply.tokens()
+    return {
+        "input_tokens": tokens["prompt"], "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0, "cache_read_input_tokens": tokens["cached"],
+    }
+
+
+def _anthropic_message(reply: _Reply, req: _Request, reply_id: str, *, streaming: bool) -> dict[str, Any]:
+    return {
+        "id": reply_id,
+        "type": "message",
+        "role": "assistant",
+        "model": req.model,
+        "content": [] if streaming else _anthropic_blocks(reply, streaming=False),
+        "stop_reason": None if streaming else _anthropic_stop(reply),
+        "stop_sequence": None if streaming else reply.stop_sequence,
+        "usage": _anthropic_usage(reply, 1 if streaming else reply.tokens()["completion"]),
+    }
+
+
+_DELTAS = {"thinking": ("thinking_delta", "thinking"), "text": ("text_delta", "text"),
+           "tool_use": ("input_json_delta", "partial_json")}
+
+
+def _anthropic_sse(reply: _Reply, req: _Request, reply_id: str) -> Iterator[bytes]:
+    """The events of a streamed message, in the documented order, with a ping."""
+    message = _anthropic_message(reply, req, reply_id, streaming=True)
+    yield _sse({"type": "message_start", "message": message}, "message_start")
+    yield _sse({"type": "ping"}, "ping")
+    for index, block in enumerate(_anthropic_blocks(reply, streaming=True)):
+        kind = block["type"]
+        delta_type, field = _DELTAS[kind]
+        if kind == "tool_use":
+            start, pieces = dict(block, input={}), _fragments(block["input"])
+        else:
+            start, pieces = dict(block, **{field: ""}), _pieces(block[field])
+        yield _sse({"type": "content_block_start", "index": index, "content_block": start}, "content_block_start")
+        for piece in pieces:
+            delta = {"type": delta_type, field: piece}
+            yield _sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
+        yield _sse({"type": "content_block_stop", "index": index}, "content_block_stop")
+    yield _sse(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": _anthropic_stop(reply), "stop_sequence": reply.stop_sequence},
+            "usage": {"output_tokens": reply.tokens()["completion"]},
+        },
+        "message_delta",
+    )
+    yield _sse({"type": "message_stop"}, "message_stop")
+
+
+def _anthropic_out(reply: _Reply, req: _Request) -> _Out:
+    reply_id = "msg_" + hashlib.sha256(req.seed.encode()).hexdigest()[:24]
+    if req.stream:
+        return _sse_out(_anthropic_sse(reply, req, reply_id))
+    return _json_out(200, _anthropic_message(reply, req, reply_id, streaming=False))
+
+
+# ---------------------------------------------------------------------------
+# HTTP
+# ---------------------------------------------------------------------------
+
+
 def _parse_json(raw: bytes) -> tuple[Any, str]:
     """(parsed body or None, what is wrong with it or "")."""
     if not raw:
@@ -610,22 +1364,44 @@ def _parse_json(raw: bytes) -> tuple[Any, str]:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """One connection: HTTP/1.1 keep-alive, streams sent chunked."""
+    """One connection: HTTP/1.1 keep-alive, streams sent chunked, faults applied."""
 
     protocol_version = "HTTP/1.1"
     server_version = "TokenHubMock/" + __version__
-    timeout = 120  # an idle keep-alive connection is closed after this many seconds
     server: _Server
 
     def setup(self) -> None:
+        # A silent client (mid-request, or idle between requests) frees its thread
+        # after this; a client that stops reading a stream, too (writes time out).
+        self.timeout = self.server.owner.client_timeout
         super().setup()
         # Replies go out as a head write then a body write (or one write per event);
         # with Nagle's algorithm each second write waits ~40 ms for a delayed ACK.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        pass  # one line per request is written by _handle, with more to say
+
     def log_message(self, format: str, *args: Any) -> None:
-        if self.server.owner.verbose:
+        if self.server.owner.verbose >= 2:
             sys.stderr.write("mock_server: %s\n" % (format % args))
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (garbage, a request line or header too long, an
+        unknown method), answered in JSON like every other error."""
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"  # no HTTP/0.9 here: always send a status line
+        self.close_connection = True
+        phrase = self.responses.get(code, ("error",))[0]
+        detail = "%s: %s" % (phrase, message) if message and message != phrase else phrase
+        error = _HTTPError(code, _kind_of(code), "the mock server cannot read this request: %s" % detail)
+        out = _error_out("openai", error, "req_mock_rejected")
+        try:
+            self._write_head(out.status, out.headers + [("Content-Length", str(len(out.pieces[0])))])
+            self.wfile.write(out.pieces[0])
+        except OSError:
+            pass
+        self.server.owner._log("%s -> %d %s" % (_brief(self.requestline or "(no request line)", 60), code, detail))
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -644,22 +1420,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         owner = self.server.owner
+        started = time.monotonic()
         request_id = "req_mock_%d" % owner._next_id()
         path = self.path.split("?", 1)[0]
         route = path[4:] if path.startswith("/api/") else path  # tokenhub.store's /api root
         protocol = self._protocol(route)
+        record = fault = None
         try:
             raw = self._read_body()
             body, problem = _parse_json(raw)
-            owner._record(RecordedRequest(method, self.path, self._headers(), body, raw))
-            self._check_key(owner.api_key)
-            if problem:
-                raise _HTTPError(400, "invalid_request_error", problem)
-            self._route(method, route, body, request_id)
+            if route.startswith("/_mock/"):
+                out = owner._control(method, route, body, problem)
+            else:
+                record = RecordedRequest(method, self.path, self._headers(), body, raw)
+                owner._record(record)
+                self._check_key(owner.api_key)
+                fault = owner._request_fault(record.headers)
+                if fault is not None and fault.status is not None:
+                    raise fault.error(protocol)  # before reading the request, as a gateway refuses
+                if problem:
+                    raise _HTTPError(400, "invalid_request_error", problem)
+                out, planned = self._route(method, route, path, body, record)
+                fault = fault or planned
+                if fault is not None and (fault.status is not None or ("error" in fault.after and not out.stream)):
+                    raise fault.error(protocol)  # a body has no events: its in-stream error is the error reply
         except _HTTPError as error:
-            self._send_json(error.status, _error_body(protocol, error, request_id), request_id)
+            out = _error_out(protocol, error, request_id)
+        if not any(name.lower() == "x-request-id" for name, _ in out.headers):
+            out.headers.append(("x-request-id", request_id))
+        try:
+            self._write(out, fault or _Fault(), protocol)
         except (ConnectionError, socket.timeout):
             self.close_connection = True  # the client went away mid-reply
+        owner._log_request(method, self.path, out.status, record, fault, time.monotonic() - started)
 
     def _protocol(self, route: str) -> str:
         if route.startswith("/v1/messages") or "x-api-key" in self.headers or "anthropic-version" in self.headers:
@@ -670,18 +1463,19 @@ class _Handler(BaseHTTPRequestHandler):
         return {name.lower(): value for name, value in self.headers.items()}
 
     def _read_body(self) -> bytes:
+        limit = self.server.owner.max_body
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            return self._read_chunked()
+            return self._read_chunked(limit)
         length = self.headers.get("content-length")
         if not length:
             return b""
-        if not length.isdigit() or int(length) > _MAX_BODY:
-            self.close_connection = True
-            raise _HTTPError(413 if length.isdigit() else 400, "invalid_request_error",
-                             "expected a Content-Length of at most %d bytes, got %r" % (_MAX_BODY, length))
+        if not length.isdigit() or int(length) > limit:
+            self.close_connection = True  # the unread body would be taken for the next request
+            raise _HTTPError(413 if length.isdigit() else 400, _kind_of(413 if length.isdigit() else 400),
+                             "expected a Content-Length of at most %d bytes, got %r" % (limit, length))
         return self.rfile.read(int(length))
 
-    def _read_chunked(self) -> bytes:
+    def _read_chunked(self, limit: int) -> bytes:
         parts, size = [], 0
         while True:
             line = self.rfile.readline(1024).split(b";")[0].strip()
@@ -689,15 +1483,17 @@ class _Handler(BaseHTTPRequestHandler):
                 length = int(line, 16)
             except ValueError:
                 self.close_connection = True
-                raise _HTTPError(400, "invalid_request_error", "malformed chunked request body") from None
+                raise _HTTPError(400, "invalid_request_error",
+                                 "malformed chunked request body: expected a hex chunk size, got %r" % line[:40]) from None
             if length == 0:
                 while self.rfile.readline(1024).strip():
                     pass  # trailers
                 return b"".join(parts)
             size += length
-            if size > _MAX_BODY:
+            if size > limit:
                 self.close_connection = True
-                raise _HTTPError(413, "invalid_request_error", "request body over %d bytes" % _MAX_BODY)
+                raise _HTTPError(413, "request_too_large", "expected a request body of at most %d bytes, "
+                                 "got more than that (chunked)" % limit)
             parts.append(self.rfile.read(length))
             self.rfile.readline(8)
 
@@ -713,80 +1509,96 @@ class _Handler(BaseHTTPRequestHandler):
             "invalid API key: expected it in 'Authorization: Bearer <key>' or 'x-api-key', got %s" % given,
         )
 
-    def _route(self, method: str, route: str, body: Any, request_id: str) -> None:
+    def _route(self, method: str, route: str, path: str, body: Any, record: RecordedRequest) -> tuple[_Out, _Fault | None]:
         if route in ("/v1/chat/completions", "/v1/messages"):
             if method != "POST":
                 raise _HTTPError(405, "invalid_request_error", "%s takes POST, got %s" % (route, method))
             if not isinstance(body, dict):
                 raise _HTTPError(400, "invalid_request_error", "expected a JSON object body, got %s" % (
                     "none" if body is None else type(body).__name__))
-            if route == "/v1/messages":
-                self._messages(body, request_id)
-            else:
-                self._chat(body, request_id)
-        elif route == "/v1/models" and method == "GET":
-            self._send_json(200, _models_body(), request_id)
-        elif route.startswith("/v1/models/") and method == "GET":
+            protocol = "anthropic" if route == "/v1/messages" else "openai"
+            return self.server.owner._reply(protocol, path, body, record)
+        if route == "/v1/models" and method == "GET":
+            return _json_out(200, _models_body()), None
+        if route.startswith("/v1/models/") and method == "GET":
             wanted = route[len("/v1/models/"):]
             for model in _models_body()["data"]:
                 if model["id"] == wanted:
-                    return self._send_json(200, model, request_id)
+                    return _json_out(200, model), None
             raise _HTTPError(404, "not_found_error", "model %r not found" % wanted)
-        else:
-            raise _HTTPError(404, "not_found_error", "no route for %s %s" % (method, self.path))
+        raise _HTTPError(404, "not_found_error", "no route for %s %s" % (method, self.path))
 
-    def _chat(self, body: dict[str, Any], request_id: str) -> None:
-        conv = _openai_conversation(body)
-        seed = json.dumps(body, sort_keys=True)
-        prompt = max(1, sum(_count_tokens(t) for t in _texts([body.get("messages"), body.get("tools")])))
-        reply = _plan(conv, seed, id_prefix="call_", prompt_tokens=prompt)
-        reply_id = "chatcmpl-" + hashlib.sha256(seed.encode()).hexdigest()[:24]
-        if body.get("stream") is True:
-            options = body.get("stream_options")
-            usage = isinstance(options, dict) and options.get("include_usage") is True
-            self._send_sse(_openai_sse(reply, conv.model, reply_id, usage), request_id)
-        else:
-            self._send_json(200, _openai_json(reply, conv.model, reply_id), request_id)
-
-    def _messages(self, body: dict[str, Any], request_id: str) -> None:
-        conv = _anthropic_conversation(body)
-        seed = json.dumps(body, sort_keys=True)
-        parts = [body.get("system"), body.get("messages"), body.get("tools")]
-        prompt = max(1, sum(_count_tokens(t) for t in _texts(parts)))
-        reply = _plan(conv, seed, id_prefix="toolu_", prompt_tokens=prompt)
-        reply_id = "msg_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
-        if body.get("stream") is True:
-            self._send_sse(_anthropic_sse(reply, conv.model, reply_id), request_id)
-        else:
-            self._send_json(200, _anthropic_message(reply, conv.model, reply_id, streaming=False), request_id)
-
-    def _send_json(self, status: int, body: Any, request_id: str) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
+    def _write_head(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-request-id", request_id)
+        for name, value in headers:
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
 
-    def _send_sse(self, events: Iterator[bytes], request_id: str) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("x-request-id", request_id)
-        self.end_headers()
-        for event in events:  # one HTTP chunk per event, written at once
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
-        self.wfile.write(b"0\r\n\r\n")
+    def _write(self, out: _Out, fault: _Fault, protocol: str) -> None:
+        """Send a reply as the fault says: after ``ttfb``, paced by ``drip``, broken
+        after N events. A non-streamed body counts as events of _BODY_PIECE bytes."""
+        if fault.ttfb:
+            self.server.owner._pause(fault.ttfb)
+        if out.stream:
+            self._write_head(out.status, out.headers + [("Transfer-Encoding", "chunked")])
+            if self._write_paced(list(out.pieces), fault, self._write_chunk, protocol, stream=True):
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.close_connection = True  # disconnect: the chunked body never ends
+            return
+        body = b"".join(out.pieces)
+        paced = bool(fault.after or fault.drip)
+        pieces = [body[i: i + _BODY_PIECE] for i in range(0, len(body), _BODY_PIECE)] if paced else [body]
+        if "truncate" in fault.after:
+            pieces = pieces[: fault.after["truncate"]]
+        if "malformed" in fault.after:
+            pieces.insert(min(fault.after["malformed"], len(pieces)), b"\x00<not JSON>\x00")
+        # A cut or garbage makes a complete HTTP message holding broken JSON; a
+        # disconnect leaves the promised length unmet.
+        declared = sum(map(len, pieces)) if {"truncate", "malformed"} & set(fault.after) else len(body)
+        self._write_head(out.status, out.headers + [("Content-Length", str(declared))])
+        if not self._write_paced(pieces, fault, self.wfile.write, protocol, stream=False):
+            self.close_connection = True
+
+    def _write_paced(
+        self, pieces: list[bytes], fault: _Fault, write: Callable[[bytes], Any], protocol: str, *, stream: bool
+    ) -> bool:
+        """Write ``pieces`` with the fault's actions between them; False after a disconnect."""
+        sent = 0
+        while True:
+            for action in fault.due(sent):
+                if action == "stall":
+                    self.server.owner._pause(fault.seconds if fault.seconds is not None else _STALL_SECONDS)
+                elif action == "disconnect":
+                    return False
+                elif not stream:
+                    continue  # a body's cut, garbage and error were settled before its head
+                elif action == "malformed":
+                    pieces[:1] = [_malformed(pieces[0] if pieces else b"")]
+                elif action == "error":
+                    write(_error_event(protocol, fault.error(protocol)))
+                    return True
+                else:  # truncate: a clean end, without the protocol's terminator
+                    return True
+            if not pieces:
+                return True
+            if sent and fault.drip:
+                self.server.owner._pause(fault.drip)
+            write(pieces.pop(0))
+            sent += 1
+
+    def _write_chunk(self, data: bytes) -> None:
+        if data:  # an empty chunk would end the body
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
 
 class _Server(HTTPServer):
     """An HTTPServer with a thread per connection that it can end on demand."""
 
     daemon_threads = True
+    request_queue_size = 128  # a burst of concurrent clients is queued, not refused
 
     def __init__(self, address: tuple[str, int], owner: MockServer) -> None:
         if ":" in address[0]:
@@ -820,7 +1632,7 @@ class _Server(HTTPServer):
     def _serve_connection(self, request: Any, client_address: Any) -> None:
         try:
             if self.owner.ssl_context is not None:
-                request.settimeout(_Handler.timeout)
+                request.settimeout(self.owner.client_timeout)
                 request.do_handshake()
             self.finish_request(request, client_address)
         except Exception:
@@ -849,16 +1661,36 @@ class _Server(HTTPServer):
             thread.join(timeout)
 
 
+# ---------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------
+
+
 class MockServer:
     """TokenHub on loopback: ``with MockServer() as srv: ... srv.url ...``.
 
-    ``MockServer(*, host="127.0.0.1", port=0, api_key=None, verbose=False,
-    ssl_context=None)``: ``port=0`` takes a free port; with ``api_key`` a request
-    without that key (Bearer or ``x-api-key``) gets a 401; with a server-side
-    ``ssl_context`` it serves https (for testing a client's TLS settings). ``start()`` serves from a background
-    thread, ``stop()`` (or leaving the ``with`` block) ends every connection and
-    thread. ``srv.requests`` lists every request received, as
-    :class:`RecordedRequest` objects, in arrival order.
+    ``MockServer(*, host="127.0.0.1", port=0, api_key=None, fixtures=None,
+    strict=False, verbose=False, ssl_context=None, max_body=32 MiB,
+    client_timeout=120.0)``:
+
+    - ``port=0`` takes a free port; with ``api_key`` a request without that key
+      (Bearer or ``x-api-key``) gets a 401; with a server-side ``ssl_context`` it
+      serves https (for testing a client's TLS settings).
+    - ``fixtures``: a fixture file, a folder of ``*.json`` fixture files, or the
+      fixture data itself. These stay for the server's life; ``add()`` and
+      ``load()`` add fixtures that ``reset()`` removes, tried before these, so a
+      test can override a shared file. First match wins.
+    - ``strict``: a request that no fixture matches gets a 404 naming it, instead
+      of the canned reply.
+    - ``verbose``: 1 (or True) logs one line per request to stderr, 2 adds detail.
+    - ``max_body``: a larger request body gets a 413. ``client_timeout``: seconds
+      a connection may sit silent (mid-request, or not reading a reply) before the
+      server hangs up on it.
+
+    ``start()`` serves from a background thread, ``stop()`` (or leaving the
+    ``with`` block) ends every connection and thread. ``srv.requests`` lists
+    every request received, as :class:`RecordedRequest` objects, in arrival
+    order (also as JSON at ``GET /_mock/requests``).
     """
 
     def __init__(
@@ -867,19 +1699,161 @@ class MockServer:
         host: str = "127.0.0.1",
         port: int = 0,
         api_key: str | None = None,
-        verbose: bool = False,
+        fixtures: Any = None,
+        strict: bool = False,
+        verbose: int = 0,
         ssl_context: Any = None,
+        max_body: int = _MAX_BODY,
+        client_timeout: float = _CLIENT_TIMEOUT,
     ) -> None:
         self.host = host
         self.port = port
         self.api_key = api_key
-        self.verbose = verbose
+        self.strict = strict
+        self.verbose = int(verbose)
         self.ssl_context = ssl_context
+        self.max_body = max_body
+        self.client_timeout = client_timeout
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._count = 0
+        self._fixtures = self._build(fixtures, "fixtures") if fixtures is not None else []
+        self._added: list[Fixture] = []
+        self._faults: list[list[Any]] = []  # [fault, requests left]
+        self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    # -- fixtures and faults -------------------------------------------------
+
+    @staticmethod
+    def _build(source: Any, where: str) -> list[Fixture]:
+        return [Fixture(spec, name=name) for spec, name in _fixture_specs(source, where)]
+
+    def add(
+        self,
+        response: Any = None,
+        *,
+        match: Mapping[str, Any] | None = None,
+        fault: Any = None,
+        times: int | None = None,
+        name: str | None = None,
+    ) -> Fixture:
+        """Add one fixture and return it: ``srv.add("Hello", match={"user": "hi"})``.
+
+        ``response`` is a string (the text), a response object (``text``,
+        ``reasoning``, ``tool_calls``, ``finish_reason``, ``usage``, or ``raw``), or
+        a list of them served in turn. ``fault`` is a fault spec such as
+        ``"status=529"`` or ``{"disconnect_after": 3}``. Raises ValueError, saying
+        what is wrong, on a malformed fixture.
+        """
+        spec: dict[str, Any] = {"match": dict(match or {})}
+        for key, value in (("response", response), ("fault", fault), ("times", times)):
+            if value is not None:
+                spec[key] = value
+        with self._lock:
+            fixture = Fixture(spec, name=name or "srv.add #%d" % (len(self._added) + 1))
+            self._added.append(fixture)
+        return fixture
+
+    def load(self, source: Any) -> list[Fixture]:
+        """Add the fixtures of a file, a folder, or fixture data; returns them."""
+        fixtures = self._build(source, "fixtures")
+        with self._lock:
+            self._added.extend(fixtures)
+        return fixtures
+
+    @property
+    def fixtures(self) -> list[Fixture]:
+        """Every fixture, in the order they are tried."""
+        with self._lock:
+            return self._added + self._fixtures
+
+    def fail_next(self, fault: Any, *, times: int = 1) -> None:
+        """Apply ``fault`` (e.g. ``"status=503"`` or ``"truncate-after=3"``) to the
+        next ``times`` requests, whatever they match."""
+        parsed = _Fault.parse(fault, "fail_next")
+        if not isinstance(times, int) or times < 1:
+            raise ValueError("fail_next: expected times to be a positive count, got %r" % (times,))
+        with self._lock:
+            self._faults.append([parsed, times])
+
+    def reset(self) -> None:
+        """Forget the requests, the fixtures added since start, queued faults, and
+        how often each remaining fixture was used."""
+        with self._lock:
+            del self.requests[:]
+            del self._added[:]
+            del self._faults[:]
+            for fixture in self._fixtures:
+                fixture.used = 0
+
+    def _match(self, req: _Request) -> tuple[Fixture | None, _Response | None]:
+        with self._lock:
+            for fixture in self._added + self._fixtures:
+                matched, response = fixture._take(req)
+                if matched:
+                    return fixture, response
+        return None, None
+
+    def _request_fault(self, headers: Mapping[str, str]) -> _Fault | None:
+        """The request's own fault header, else the next queued fault."""
+        if _FAULT_HEADER in headers:
+            try:
+                return _Fault.parse(headers[_FAULT_HEADER], "the X-Mock-Fault header")
+            except ValueError as exc:
+                raise _HTTPError(400, "invalid_request_error", str(exc)) from None
+        with self._lock:
+            if not self._faults:
+                return None
+            entry = self._faults[0]
+            entry[1] -= 1
+            if not entry[1]:
+                self._faults.pop(0)
+            return entry[0]
+
+    def _reply(self, protocol: str, path: str, body: dict[str, Any], record: RecordedRequest) -> tuple[_Out, _Fault | None]:
+        """The reply to a chat request, and the fault of the fixture that chose it."""
+        read = _anthropic_request if protocol == "anthropic" else _openai_request
+        req = read(path, record.headers, body)
+        fixture, response = self._match(req)
+        if fixture is None and self.strict:
+            raise _HTTPError(404, "not_found_error", "no fixture matched %s %s (model %s, turn %d, last user "
+                             "message %s)" % (record.method, path, _shown(req.model), req.turn, _shown(req.user_text)))
+        record.fixture = fixture.name if fixture is not None else None
+        fault = fixture.fault if fixture is not None else None
+        if response is not None and response.raw is not None:
+            raw = response.raw
+            return _Out(raw.status, list(raw.headers), list(raw.pieces), stream=raw.stream), fault
+        reply = response.reply(req) if response is not None else _plan(req)
+        if protocol == "anthropic":
+            return _anthropic_out(_shape(reply, req), req), fault
+        return _openai_out([_shape(reply, req)] * req.n, req), fault
+
+    def _control(self, method: str, route: str, body: Any, problem: str) -> _Out:
+        """The ``/_mock/`` routes: the journal, reset, and fixtures over HTTP."""
+        if (method, route) == ("GET", "/_mock/requests"):
+            with self._lock:
+                journal = [request.to_dict() for request in self.requests]
+            return _json_out(200, {"requests": journal})
+        if (method, route) == ("POST", "/_mock/reset"):
+            self.reset()
+            return _json_out(200, {"reset": True})
+        if (method, route) == ("GET", "/_mock/fixtures"):
+            listed = [{"name": f.name, "used": f.used, "times": f.times} for f in self.fixtures]
+            return _json_out(200, {"fixtures": listed})
+        if (method, route) == ("POST", "/_mock/fixtures"):
+            if problem or body is None:
+                raise _HTTPError(400, "invalid_request_error", problem or "expected fixtures as a JSON body, got none")
+            try:
+                added = self.load(body)
+            except ValueError as exc:
+                raise _HTTPError(400, "invalid_request_error", str(exc)) from None
+            return _json_out(200, {"added": [fixture.name for fixture in added]})
+        raise _HTTPError(404, "not_found_error", "no mock control route %s %s (expected GET /_mock/requests, "
+                         "POST /_mock/reset, GET or POST /_mock/fixtures)" % (method, route))
+
+    # -- running -------------------------------------------------------------
 
     @property
     def url(self) -> str:
@@ -893,6 +1867,7 @@ class MockServer:
     def _bind(self) -> _Server:
         if self._server is not None:
             raise RuntimeError("the mock server is already started")
+        self._stopping.clear()
         self._server = _Server((self.host, self.port), self)
         return self._server
 
@@ -920,7 +1895,8 @@ class MockServer:
             self._close()
 
     def stop(self) -> None:
-        """Stop serving, hang up open connections and join every thread."""
+        """Stop serving, hang up open connections (cutting short any stall or
+        delay a fault is in) and join every thread."""
         if self._server is None:
             return
         self._server.shutdown()
@@ -929,6 +1905,7 @@ class MockServer:
         self._close()
 
     def _close(self) -> None:
+        self._stopping.set()
         server, self._server, self._thread = self._server, None, None
         if server is not None:
             server.server_close()
@@ -940,6 +1917,11 @@ class MockServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def _pause(self, seconds: float) -> None:
+        """A fault's delay, cut short (as a hang-up) when the server stops."""
+        if self._stopping.wait(seconds):
+            raise ConnectionAbortedError("the mock server is stopping")
+
     def _next_id(self) -> int:
         with self._lock:
             self._count += 1
@@ -949,6 +1931,29 @@ class MockServer:
         with self._lock:
             self.requests.append(request)
 
+    def _log(self, line: str) -> None:
+        if self.verbose:
+            sys.stderr.write("mock_server: %s\n" % line)
+
+    def _log_request(
+        self, method: str, target: str, status: int, record: RecordedRequest | None, fault: _Fault | None, seconds: float
+    ) -> None:
+        if not self.verbose:
+            return
+        body = record.body if record is not None and isinstance(record.body, dict) else {}
+        parts = ["%s %s -> %d" % (method, target, status)]
+        if isinstance(body.get("model"), str):
+            parts.append(body["model"] + (" stream" if body.get("stream") is True else ""))
+        if record is not None and record.fixture:
+            parts.append("fixture=%s" % _shown(record.fixture))
+        if fault is not None:
+            parts.append("fault=%s" % _shown(fault.spec))
+        if self.verbose >= 2 and isinstance(body.get("messages"), list):
+            users = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
+            parts.append("user=%s" % _shown(_brief(_content_text(users[-1].get("content")))) if users else "")
+        parts.append("(%.1f ms)" % (seconds * 1000))
+        self._log(" ".join(part for part in parts if part))
+
 
 # ---------------------------------------------------------------------------
 # Command line
@@ -956,27 +1961,42 @@ class MockServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python3 mock_server.py [--host H] [--port P] [--api-key KEY] [--quiet]``."""
+    """``python3 mock_server.py [--port P] [--fixtures PATH] [--strict] [--api-key KEY] ...``."""
     import argparse
     import signal
 
     parser = argparse.ArgumentParser(
         prog="mock_server.py",
-        description="Serve TokenHub's two protocols offline with canned replies. "
-        "Prints the base URL as the first line of stdout, then serves until interrupted.",
-        epilog="example: python3 mock_server.py --port 0 --api-key test",
+        description="Serve TokenHub's two protocols offline: fixtures first, canned replies "
+        "otherwise. Prints the base URL as the first line of stdout, then serves until "
+        "interrupted. Faults on demand: send 'X-Mock-Fault: status=429,retry-after=1' "
+        "(or disconnect-after=N, truncate-after=N, error-after=N, malformed-after=N, "
+        "stall-after=N,seconds=S, drip=S, ttfb=S).",
+        epilog="example: python3 mock_server.py --port 0 --fixtures tests/fixtures.json --strict",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     parser.add_argument("--api-key", help="reject requests that do not carry this key")
-    parser.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
+    parser.add_argument("--fixtures", action="append", metavar="PATH",
+                        help="a fixture JSON file or a folder of them (repeatable)")
+    parser.add_argument("--strict", action="store_true",
+                        help="answer a request no fixture matches with a 404, not a canned reply")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
+    loudness.add_argument("--verbose", action="store_true", help="log each request with more detail")
     args = parser.parse_args(argv)
+
+    try:
+        server = MockServer(host=args.host, port=args.port, api_key=args.api_key, fixtures=args.fixtures,
+                            strict=args.strict, verbose=0 if args.quiet else 2 if args.verbose else 1)
+    except ValueError as exc:
+        print("mock_server.py: %s" % exc, file=sys.stderr)
+        return 2
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-    server = MockServer(host=args.host, port=args.port, api_key=args.api_key, verbose=not args.quiet)
     try:
         server.serve_forever(ready=lambda url: print(url, flush=True))
     except OSError as exc:

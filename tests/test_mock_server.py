@@ -179,12 +179,12 @@ def test_anthropic_tool_choice_any_and_tool(client):
     tools = [{"name": "get_weather", "input_schema": {"type": "object"}},
              {"name": "getTime", "input_schema": {"type": "object"}}]
     ask = [{"role": "user", "content": "Tell me a joke"}]
-    any_reply = client.messages.create(model="glm-5", max_tokens=9, messages=ask, tools=tools, tool_choice={"type": "any"})
+    any_reply = client.messages.create(model="glm-5", max_tokens=200, messages=ask, tools=tools, tool_choice={"type": "any"})
     assert [b.name for b in any_reply.content if b.type == "tool_use"] == ["get_weather"]
-    named = client.messages.create(model="glm-5", max_tokens=9, messages=ask, tools=tools,
+    named = client.messages.create(model="glm-5", max_tokens=200, messages=ask, tools=tools,
                                    tool_choice={"type": "tool", "name": "getTime"})
     assert [b.name for b in named.content if b.type == "tool_use"] == ["getTime"]
-    camel = client.messages.create(model="glm-5", max_tokens=9, tools=tools,
+    camel = client.messages.create(model="glm-5", max_tokens=200, tools=tools,
                                    messages=[{"role": "user", "content": "what time is it"}])
     assert [b.name for b in camel.content if b.type == "tool_use"] == ["getTime"]
 
