@@ -1061,7 +1061,7 @@ class _Fault:
         """The error this fault sends: its status, or the type of its in-stream error."""
         kind = self.kind or (_kind_of(self.status) if self.status else "api_error")
         status = self.status or _KIND_STATUS.get(kind, 500)
-        message = self.message or "mock fault %s: %s" % (_shown(self.spec), kind)
+        message = self.message or "injected by the mock server (fault %s)" % _shown(self.spec)
         return _HTTPError(status, kind, message, headers=self.headers)
 
 

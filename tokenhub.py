@@ -908,7 +908,12 @@ class _Reply:
             if wait != self._applied:  # a syscall saved on the common, unchanging limit
                 self.sock.settimeout(wait)
                 self._applied = wait
-            return self.response.read1(_READ_SIZE)
+            data = self.response.read1(_READ_SIZE)
+            if not data and self.response.length:
+                import http.client  # loaded already; http.client's read1 does not hold the server to its Content-Length
+
+                raise http.client.IncompleteRead(b"", self.response.length)
+            return data
         except (OSError, _http_exception()) as exc:
             raise _io_error(exc, "reading the reply", self.budget, limit) from exc
 
@@ -1266,10 +1271,10 @@ class TokenHub:
             )
         try:
             return _loads(body)
-        except ValueError:
+        except ValueError as exc:
             raise ProtocolError(
-                "expected a JSON body, got %s: %s"
-                % (reply.headers.get("content-type", "no content type"), _excerpt(body))
+                "expected a JSON body, got %d bytes of %s that do not parse (%s): %s"
+                % (len(body), reply.headers.get("content-type", "no content type"), exc, _excerpt(body))
             ) from None
 
     def _send(

@@ -43,6 +43,77 @@ def client(mock):
 
 
 # ---------------------------------------------------------------------------
+# Talking to the mock without tokenhub: http.client and raw sockets
+# ---------------------------------------------------------------------------
+
+
+def host_port(srv):
+    host, port = srv.url.rsplit("/", 1)[1].rsplit(":", 1)
+    return host, int(port)
+
+
+def raw_exchange(srv, method, path, body=None, headers=None):
+    """(status, {lower-case header: value}, body bytes) of one http.client request."""
+    import http.client
+    import json
+
+    conn = http.client.HTTPConnection(*host_port(srv), timeout=10)
+    try:
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        conn.request(method, path, body=data, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def raw_request(srv, method, path, body=None, headers=None):
+    """(status, headers, parsed JSON) of one request made with http.client."""
+    import json
+
+    status, headers, data = raw_exchange(srv, method, path, body, headers)
+    return status, headers, json.loads(data)
+
+
+def wire_bytes(srv, data, *, timeout=10):
+    """Send raw bytes on a fresh connection; every byte the server sends until it closes."""
+    with socket.create_connection(host_port(srv), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return b"".join(received)
+            received.append(chunk)
+
+
+def post_bytes(path, body, headers=None):
+    """The bytes of one POST request that asks the server to close afterwards."""
+    import json
+
+    data = json.dumps(body).encode()
+    lines = ["POST %s HTTP/1.1" % path, "Host: 127.0.0.1", "Content-Type: application/json",
+             "Content-Length: %d" % len(data), "Connection: close"]
+    lines += ["%s: %s" % item for item in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+
+
+def dechunk(data):
+    """(the body of a chunked reply, whether its terminating chunk arrived)."""
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert b"chunked" in head.lower(), head
+    body = []
+    while rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return b"".join(body), True
+        body.append(rest[:size])
+        rest = rest[size + 2:]
+    return b"".join(body), False
+
+
+# ---------------------------------------------------------------------------
 # A raw HTTP server the test scripts byte for byte
 # ---------------------------------------------------------------------------
 

@@ -11,23 +11,10 @@ import threading
 import pytest
 
 import tokenhub
-from conftest import ROOT
+from conftest import ROOT, raw_request
 from mock_server import MODELS, MockServer
 
 HI = [{"role": "user", "content": "Hi"}]
-
-
-def raw_request(srv, method, path, body=None, headers=None):
-    """(status, headers, parsed JSON) of one request made with http.client."""
-    host, port = srv.url.rsplit("/", 1)[1].rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-        conn.request(method, path, body=data, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), json.loads(response.read())
-    finally:
-        conn.close()
 
 
 def test_cli_prints_url_first_and_stops_on_sigterm():
