@@ -256,6 +256,21 @@ def test_reset_after_n_events(raw_server):
     assert "ConnectionResetError" in str(info.value)
 
 
+def test_a_body_shorter_than_its_content_length_is_a_connection_error(raw_server):
+    body = b'{"choices": [{"message": {"content": "cut'
+    wire = b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\nConnection: close\r\n\r\n" + body
+    with raw_server(wire) as srv:
+        with pytest.raises(tokenhub.APIConnectionError, match="IncompleteRead.*%d more expected" % (500 - len(body))) as info:
+            make_client(srv.url).chat.completions.create(model="m", messages=HI)
+    assert type(info.value) is tokenhub.APIConnectionError
+
+
+def test_a_body_that_is_not_json_says_what_arrived(raw_server):
+    with raw_server(http_response(200, b'{"id": "x", "choi', JSON)) as srv:
+        with pytest.raises(tokenhub.ProtocolError, match="got 17 bytes of application/json that do not parse"):
+            make_client(srv.url).chat.completions.create(model="m", messages=HI)
+
+
 def test_garbage_bytes(raw_server):
     wire = SSE_HEAD + b"\x00\x01garbage\xff\xfe\n\ndata: \xff\xfe{}\n\n"
     with raw_server(wire) as srv:
