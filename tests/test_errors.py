@@ -191,7 +191,7 @@ def test_stream_request_answered_with_plain_text(raw_server):
 
 def test_non_json_success_body_is_a_protocol_error(raw_server):
     with raw_server(http_response(200, "<html>login</html>", {"Content-Type": "text/html"})) as srv:
-        with pytest.raises(tokenhub.ProtocolError, match="expected a JSON body, got text/html"):
+        with pytest.raises(tokenhub.ProtocolError, match="expected a JSON body, got 18 bytes of text/html that do not parse.*login"):
             chat(srv.url)
 
 
