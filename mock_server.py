@@ -1406,6 +1406,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._handle("GET")
 
+    def do_HEAD(self) -> None:  # Claude Code checks the root with HEAD before it starts
+        self._handle("HEAD")
+
     def do_POST(self) -> None:
         self._handle("POST")
 
@@ -1518,9 +1521,12 @@ class _Handler(BaseHTTPRequestHandler):
                     "none" if body is None else type(body).__name__))
             protocol = "anthropic" if route == "/v1/messages" else "openai"
             return self.server.owner._reply(protocol, path, body, record)
-        if route == "/v1/models" and method == "GET":
+        reading = method in ("GET", "HEAD")
+        if route == "/" and reading:
+            return _json_out(200, {"object": "service", "name": "TokenHub mock server", "version": __version__}), None
+        if route == "/v1/models" and reading:
             return _json_out(200, _models_body()), None
-        if route.startswith("/v1/models/") and method == "GET":
+        if route.startswith("/v1/models/") and reading:
             wanted = route[len("/v1/models/"):]
             for model in _models_body()["data"]:
                 if model["id"] == wanted:
@@ -1559,6 +1565,8 @@ class _Handler(BaseHTTPRequestHandler):
         # disconnect leaves the promised length unmet.
         declared = sum(map(len, pieces)) if {"truncate", "malformed"} & set(fault.after) else len(body)
         self._write_head(out.status, out.headers + [("Content-Length", str(declared))])
+        if self.command == "HEAD":
+            return
         if not self._write_paced(pieces, fault, self.wfile.write, protocol, stream=False):
             self.close_connection = True
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 import tokenhub
-from conftest import ROOT, raw_request
+from conftest import ROOT, raw_exchange, raw_request
 from mock_server import MODELS, MockServer
 
 HI = [{"role": "user", "content": "Hi"}]
@@ -285,3 +285,13 @@ def test_usage_is_consistent_across_protocols_and_modes(client):
     assert plain.completion_tokens_details.reasoning_tokens < plain.completion_tokens
     message = client.messages.create(model="glm-5", max_tokens=100, messages=ask)
     assert message.usage.output_tokens == plain.completion_tokens
+
+
+def test_the_root_answers_get_and_head(mock):
+    status, headers, data = raw_exchange(mock, "HEAD", "/")
+    assert status == 200 and data == b"" and int(headers["content-length"]) > 0
+    status, _, data = raw_exchange(mock, "GET", "/")
+    assert status == 200 and json.loads(data)["name"] == "TokenHub mock server"
+    status, headers, data = raw_exchange(mock, "HEAD", "/v1/models")
+    assert status == 200 and data == b""
+    assert raw_exchange(mock, "HEAD", "/v1/chat/completions")[0] == 405
