@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import subprocess
 import sys
 import threading
 
@@ -111,6 +113,24 @@ def dechunk(data):
         body.append(rest[:size])
         rest = rest[size + 2:]
     return b"".join(body), False
+
+
+@contextlib.contextmanager
+def mock_cli(*args):
+    """``python3 mock_server.py --port 0 ARGS`` running: yields (process, its URL);
+    kills it at the end if the test did not stop it."""
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "mock_server.py"), "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        yield proc, proc.stdout.readline().strip()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 # ---------------------------------------------------------------------------

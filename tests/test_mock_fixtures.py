@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import tokenhub
-from conftest import ROOT, dechunk, post_bytes, raw_exchange, raw_request, wire_bytes
+from conftest import ROOT, dechunk, mock_cli, post_bytes, raw_exchange, raw_request, wire_bytes
 from mock_server import Fixture, MockServer
 
 # The issue's own example, spelled exactly as the public format documents it.
@@ -425,12 +425,7 @@ def test_fixtures_over_http_and_reset(tmp_path):
 
 def test_cli_fixtures_strict_and_one_log_line_per_request(tmp_path):
     (tmp_path / "f.json").write_text(json.dumps(WEATHER_FIXTURES))
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "mock_server.py"), "--port", "0", "--fixtures", str(tmp_path), "--strict"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        url = proc.stdout.readline().strip()
+    with mock_cli("--fixtures", str(tmp_path), "--strict") as (proc, url):
         with tokenhub.TokenHub(api_key="k", base_url=url, max_retries=0) as client:
             reply = client.chat.completions.create(model="glm-5", messages=ASK, tools=OPENAI_TOOLS)
             assert reply.choices[0].message.tool_calls[0].function.name == "get_weather"
@@ -439,15 +434,9 @@ def test_cli_fixtures_strict_and_one_log_line_per_request(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
         log = proc.stderr.read().splitlines()
-        assert len(log) == 2
-        assert "POST /v1/chat/completions -> 200 glm-5" in log[0] and 'fixture="f.json[0]"' in log[0]
-        assert "-> 404" in log[1]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+    assert len(log) == 2
+    assert "POST /v1/chat/completions -> 200 glm-5" in log[0] and 'fixture="f.json[0]"' in log[0]
+    assert "-> 404" in log[1]
 
 
 def test_cli_refuses_a_bad_fixture_file_with_exit_2(tmp_path):

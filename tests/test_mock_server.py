@@ -11,31 +11,20 @@ import threading
 import pytest
 
 import tokenhub
-from conftest import ROOT, raw_exchange, raw_request
+from conftest import ROOT, mock_cli, raw_exchange, raw_request
 from mock_server import MODELS, MockServer
 
 HI = [{"role": "user", "content": "Hi"}]
 
 
 def test_cli_prints_url_first_and_stops_on_sigterm():
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "mock_server.py"), "--port", "0", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        url = proc.stdout.readline().strip()
+    with mock_cli("--quiet") as (proc, url):
         assert url.startswith("http://127.0.0.1:")
-        client = tokenhub.TokenHub(api_key="k", base_url=url)
-        assert client.chat.completions.create(model="glm-5", messages=HI).choices[0].message.content
-        client.close()
+        with tokenhub.TokenHub(api_key="k", base_url=url) as client:
+            assert client.chat.completions.create(model="glm-5", messages=HI).choices[0].message.content
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        assert proc.stderr.read() == ""
 
 
 def test_cli_api_key_and_help():

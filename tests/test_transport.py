@@ -5,7 +5,6 @@ with Event.wait (it simulates a slow network; no test waits on a sleep to synchr
 """
 
 import email.utils
-import json
 import os
 import socket
 import subprocess
@@ -16,7 +15,7 @@ import time
 import pytest
 
 import tokenhub
-from conftest import CERTS, CLOSE, HANG, ROOT, http_response, server_tls, sse_response
+from conftest import CERTS, CLOSE, HANG, ROOT, http_response, server_tls
 from mock_server import MockServer
 
 HI = [{"role": "user", "content": "Hi"}]
