@@ -1437,16 +1437,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 record = RecordedRequest(method, self.path, self._headers(), body, raw)
                 owner._record(record)
-                self._check_key(owner.api_key)
-                fault = owner._request_fault(record.headers)
-                if fault is not None and fault.status is not None:
-                    raise fault.error(protocol)  # before reading the request, as a gateway refuses
-                if problem:
-                    raise _HTTPError(400, "invalid_request_error", problem)
-                out, planned = self._route(method, route, path, body, record)
-                fault = fault or planned
-                if fault is not None and (fault.status is not None or ("error" in fault.after and not out.stream)):
-                    raise fault.error(protocol)  # a body has no events: its in-stream error is the error reply
+                out, fault = self._answer(record, route, path, protocol, problem, request_id)
         except _HTTPError as error:
             out = _error_out(protocol, error, request_id)
         if not any(name.lower() == "x-request-id" for name, _ in out.headers):
@@ -1456,6 +1447,27 @@ class _Handler(BaseHTTPRequestHandler):
         except (ConnectionError, socket.timeout):
             self.close_connection = True  # the client went away mid-reply
         owner._log_request(method, self.path, out.status, record, fault, time.monotonic() - started)
+
+    def _answer(
+        self, record: RecordedRequest, route: str, path: str, protocol: str, problem: str, request_id: str
+    ) -> tuple[_Out, _Fault | None]:
+        """The reply to an API request, and the fault to send it with (a refusal too)."""
+        owner = self.server.owner
+        fault = None
+        try:
+            self._check_key(owner.api_key)
+            fault = owner._request_fault(record.headers)
+            if fault is not None and fault.status is not None:
+                raise fault.error(protocol)  # before reading the request, as a gateway refuses
+            if problem:
+                raise _HTTPError(400, "invalid_request_error", problem)
+            out, planned = self._route(record.method, route, path, record.body, record)
+            fault = fault or planned
+            if fault is not None and (fault.status is not None or ("error" in fault.after and not out.stream)):
+                raise fault.error(protocol)  # a body has no events: its in-stream error is the error reply
+            return out, fault
+        except _HTTPError as error:
+            return _error_out(protocol, error, request_id), fault
 
     def _protocol(self, route: str) -> str:
         if route.startswith("/v1/messages") or "x-api-key" in self.headers or "anthropic-version" in self.headers:

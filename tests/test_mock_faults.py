@@ -71,6 +71,12 @@ def test_status_fault_bodies_and_retry_headers(mock):
     assert status == 503 and body["error"]["type"] == "api_error"
 
 
+def test_an_error_status_waits_for_its_ttfb(mock):
+    started = time.monotonic()
+    status, _, _ = raw_request(mock, "POST", "/v1/chat/completions", OPENAI_BODY, {"X-Mock-Fault": "status=503,ttfb=0.2"})
+    assert status == 503 and time.monotonic() - started >= 0.2
+
+
 def test_fail_next_is_what_retries_see(mock):
     mock.fail_next("status=503,retry-after-ms=5", times=2)
     with tokenhub.TokenHub(api_key="k", base_url=mock.url, max_retries=2) as client:
