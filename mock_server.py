@@ -583,9 +583,15 @@ def _tool_words(name: str) -> list[str]:
     return [w for w in words if w not in _GENERIC_WORDS] or words
 
 
+def _spoken(text: str) -> str:
+    """What the user said, without the <system-reminder> blocks that agents such as
+    Claude Code add to the user's message (they name every tool in passing)."""
+    return re.sub(r"<system-reminder>.*?</system-reminder>", "", text, flags=re.S).strip()
+
+
 def _tools_named(req: _Request) -> list[str]:
     """The offered tools that the last user message names, in the offered order."""
-    text = req.user_text.lower()
+    text = _spoken(req.user_text).lower()
     named = []
     for name, _ in req.tools:
         if name.lower() in text or any(
@@ -669,7 +675,7 @@ def _call_id(prefix: str, seed: str, index: int) -> str:
 def _plan(req: _Request) -> _Reply:
     """The canned reply for a request: deterministic for the same request."""
     thinks = _thinks(req)
-    said = _brief(req.user_text) or "(nothing)"
+    said = _brief(_spoken(req.user_text)) or "(nothing)"
     if req.results:
         used = "; ".join("%s returned %s" % (name, _brief(text)) for name, text in req.results)
         reasoning = "The tool results are in. I will answer from them." if thinks else ""
@@ -678,7 +684,7 @@ def _plan(req: _Request) -> _Reply:
     calls = []
     schemas = dict(req.tools)
     for index, name in enumerate(_tools_to_call(req)):
-        hint = _hint_words(req.user_text)  # each call draws from the user's words afresh
+        hint = _hint_words(_spoken(req.user_text))  # each call draws from the user's words afresh
         arguments = _sample(schemas[name] or {"type": "object"}, name, hint)
         if not isinstance(arguments, dict):
             arguments = {}
@@ -700,7 +706,7 @@ def _formatted(req: _Request, text: str) -> str:
     if req.response_format["type"] == "json_object":
         return json.dumps({"answer": text}, ensure_ascii=False)
     schema = req.response_format["json_schema"]["schema"]
-    return json.dumps(_sample(schema, "answer", _hint_words(req.user_text)), ensure_ascii=False)
+    return json.dumps(_sample(schema, "answer", _hint_words(_spoken(req.user_text))), ensure_ascii=False)
 
 
 def _brief(text: str, limit: int = 120) -> str:
@@ -1970,7 +1976,7 @@ class MockServer:
             parts.append("fault=%s" % _shown(fault.spec))
         if self.verbose >= 2 and isinstance(body.get("messages"), list):
             users = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
-            parts.append("user=%s" % _shown(_brief(_content_text(users[-1].get("content")))) if users else "")
+            parts.append("user=%s" % _shown(_brief(_spoken(_content_text(users[-1].get("content"))))) if users else "")
         parts.append("(%.1f ms)" % (seconds * 1000))
         self._log(" ".join(part for part in parts if part))
 

@@ -284,3 +284,12 @@ def test_the_root_answers_get_and_head(mock):
     status, headers, data = raw_exchange(mock, "HEAD", "/v1/models")
     assert status == 200 and data == b""
     assert raw_exchange(mock, "HEAD", "/v1/chat/completions")[0] == 405
+
+
+def test_system_reminders_are_not_the_user_speaking(client):
+    """Claude Code puts <system-reminder> blocks (naming every tool) in the user's message."""
+    reminder = "<system-reminder>\nTools: get_weather is available.\n</system-reminder>"
+    reply = client.chat.completions.create(
+        model="deepseek-v3.2", tools=[tool("get_weather")],
+        messages=[{"role": "user", "content": [{"type": "text", "text": reminder}, {"type": "text", "text": "Say hello"}]}])
+    assert called(reply) == [] and reply.choices[0].message.content.endswith("You said: Say hello")
