@@ -103,6 +103,7 @@ _MAX_BODY = 32 * 1024 * 1024  # a request body above this gets a 413
 _CLIENT_TIMEOUT = 120.0  # seconds a client may leave its connection silent mid-request or idle
 _BODY_PIECE = 32  # a non-streamed body counts as "events" of this many bytes for faults
 _FAULT_HEADER = "x-mock-fault"
+_TRANSPORT_FIELDS = ("stream", "stream_options")  # how a reply travels, not what it says
 
 # A stable stand-in for a tokenizer: words and punctuation marks. The second form
 # covers a text exactly (trailing spaces ride on their token), for logprobs.
@@ -331,7 +332,8 @@ class _Request:
         self.protocol = protocol
         self.path = path
         self.headers = headers
-        self.seed = json.dumps(body, sort_keys=True)  # same request, same reply
+        # Same request, same reply (ids included), streamed or not.
+        self.seed = json.dumps({k: v for k, v in body.items() if k not in _TRANSPORT_FIELDS}, sort_keys=True)
         self.model = ""
         self.user_text = ""  # the last user message's text
         self.system = ""

@@ -39,6 +39,15 @@ __all__ = [
     # data objects
     "APIObject",
     "Stream",
+    # streams and tools
+    "accumulate_chunk",
+    "final_completion",
+    "accumulate_event",
+    "final_message",
+    "assistant_message",
+    "tool",
+    "Tool",
+    "ToolRunner",
     # server-sent events
     "ServerSentEvent",
     "SSEDecoder",
@@ -76,6 +85,7 @@ if TYPE_CHECKING:  # names for annotations only; keeps `typing` off the import p
     from typing import Any, BinaryIO, Tuple
 
     _Step = Callable[["ServerSentEvent"], Tuple[Any, bool]]
+    _Fold = Callable[[Any, Any], Any]
 
 #: Region name -> (primary root, backup root...). The OpenAI protocol lives at
 #: {root}/v1/chat/completions, the Anthropic one at {root}/v1/messages; the backup
@@ -115,11 +125,16 @@ _MAX_SERVER_DELAY = 60.0  # a longer retry-after is raised, not slept
 
 
 class APIError(Exception):
-    """Root of every error tokenhub raises."""
+    """Root of every error tokenhub raises.
+
+    An error that ends a stream early carries ``snapshot``: what had arrived,
+    accumulated into the shape of a finished reply (``None`` otherwise).
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.snapshot: Any = None
 
 
 class APIConnectionError(APIError):
@@ -966,24 +981,53 @@ class _Reply:
             self.conn.close()
 
 
+class _Dialect:
+    """What a stream needs from its protocol: read an SSE event into an item, fold
+    items into a snapshot, finish it, and find the text pieces in an item."""
+
+    __slots__ = ("step", "fold", "final", "pieces", "text")
+
+    def __init__(
+        self,
+        step: _Step,
+        fold: _Fold,
+        final: Callable[[Any], APIObject],
+        pieces: Callable[[Any], Iterator[tuple[str, str]]],
+        text: Callable[[Any], str],
+    ) -> None:
+        self.step = step
+        self.fold = fold
+        self.final = final
+        self.pieces = pieces
+        self.text = text
+
+
 class Stream:
-    """The items of one streamed response, as they arrive.
+    """The items of one streamed response, as they arrive, and what they add up to.
 
     Iterate it for chunk objects (OpenAI protocol) or event objects (Anthropic
-    protocol). It ends cleanly at the protocol's terminator and raises
+    protocol); or read :attr:`text_stream` (the answer's text, piece by piece),
+    :attr:`reasoning_stream` (the model's reasoning), or :attr:`deltas` (both, as
+    ``(kind, text)`` pairs). Every item read is folded into :attr:`snapshot`, so
+    :meth:`get_final_completion` / :meth:`get_final_message` return the object a
+    non-streamed call would have returned, whichever way the stream was read.
+
+    It ends cleanly at the protocol's terminator and raises
     :class:`IncompleteStreamError` when the connection ends before it, or
     :class:`APITimeoutError` when the ``read``, ``idle`` or ``total`` limit of
-    its :class:`Timeout` passes. Close it (or use it as a context manager) to
-    stop early; the connection goes back to the pool only after a clean end.
+    its :class:`Timeout` passes; such errors carry the partial ``snapshot``.
+    Close it (or use it as a context manager) to stop early; the connection goes
+    back to the pool only after a clean end.
     """
 
-    def __init__(self, reply: _Reply, step: _Step, *, max_line_size: int = DEFAULT_MAX_LINE_SIZE) -> None:
+    def __init__(self, reply: _Reply, dialect: _Dialect, *, max_line_size: int = DEFAULT_MAX_LINE_SIZE) -> None:
         self.response = reply.response
         self.headers = reply.headers
         self.request_id = _request_id(self.headers)
         self.received = 0  # items yielded so far
         self._reply = reply
-        self._step = step
+        self._dialect = dialect
+        self._snapshot: APIObject | None = None
         self._max_line_size = max_line_size
         self._items = self._iterate()
 
@@ -1003,10 +1047,54 @@ class Stream:
         """Stop reading; the connection is closed unless the stream had ended."""
         self._items.close()
 
+    @property
+    def snapshot(self) -> APIObject | None:
+        """The items read so far, accumulated (:func:`accumulate_chunk` or
+        :func:`accumulate_event`); None before the first."""
+        return self._snapshot
+
+    @property
+    def deltas(self) -> Iterator[tuple[str, str]]:
+        """``("reasoning", text)`` and ``("text", text)`` pieces as they arrive
+        (the first choice's, on the OpenAI protocol)."""
+        pieces = self._dialect.pieces
+        for item in self:
+            yield from pieces(item)
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """The answer's text as it arrives, reasoning left out."""
+        return (text for kind, text in self.deltas if kind == "text")
+
+    @property
+    def reasoning_stream(self) -> Iterator[str]:
+        """The reasoning (``reasoning_content`` / thinking) as it arrives; the answer
+        still accumulates into the final object."""
+        return (text for kind, text in self.deltas if kind == "reasoning")
+
+    def until_done(self) -> APIObject:
+        """Read the stream to its end; the finished object (as a non-streamed call's)."""
+        for _ in self:
+            pass
+        return self._dialect.final(self._snapshot)
+
+    def get_final_completion(self) -> APIObject:
+        """The finished ``chat.completion`` (OpenAI protocol), reading what is left."""
+        return self.until_done()
+
+    def get_final_message(self) -> APIObject:
+        """The finished ``message`` (Anthropic protocol), reading what is left."""
+        return self.until_done()
+
+    def get_final_text(self) -> str:
+        """The finished answer's text (reasoning and tool calls left out)."""
+        return self._dialect.text(self.until_done())
+
     def _iterate(self) -> Iterator[Any]:
         reply = self._reply
         timeout = reply.budget.timeout
         decoder = SSEDecoder(max_line_size=self._max_line_size)
+        step, fold = self._dialect.step, self._dialect.fold
         reusable = False
         try:
             waiting_since = time.monotonic()
@@ -1016,8 +1104,9 @@ class Stream:
                     break
                 events = decoder.feed(chunk)
                 for sse in events:
-                    item, done = self._step(sse)
+                    item, done = step(sse)
                     if item is not None:
+                        self._snapshot = fold(self._snapshot, item)
                         self.received += 1
                         yield item
                     if done:
@@ -1030,6 +1119,9 @@ class Stream:
                 "(the connection closed early)" % self.received,
                 received=self.received,
             )
+        except APIError as error:
+            error.snapshot = self._dialect.final(self._snapshot)
+            raise
         finally:
             reply.finish(reusable)
 
@@ -1236,7 +1328,7 @@ class TokenHub:
         return {name: value for name, value in merged.values() if value is not None}
 
     def _post(
-        self, protocol: str, path: str, body: dict[str, Any], params: dict[str, Any], step: _Step
+        self, protocol: str, path: str, body: dict[str, Any], params: dict[str, Any], dialect: _Dialect
     ) -> Any:
         """Send one JSON request; return the parsed reply, or a Stream when streaming.
 
@@ -1263,7 +1355,7 @@ class TokenHub:
         headers = self._headers(protocol, stream, extra_headers)
         reply = self._send(path, payload, headers, budget, max_retries)
         if stream:
-            return self._open_stream(reply, step)
+            return self._open_stream(reply, dialect)
         body = reply.read_all(DEFAULT_MAX_BODY_SIZE)
         if body is None:
             raise SizeLimitError(
@@ -1361,11 +1453,11 @@ class TokenHub:
             body = body or "redirect to %s not followed" % reply.headers.get("location", "?")
         return _status_error(status, body, reply.headers)
 
-    def _open_stream(self, reply: _Reply, step: _Step) -> Stream:
+    def _open_stream(self, reply: _Reply, dialect: _Dialect) -> Stream:
         """Wrap a 2xx reply to a streamed request; a reply that is not SSE is an error."""
         kind = reply.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "text/event-stream":
-            return Stream(reply, step, max_line_size=self.max_line_size)
+            return Stream(reply, dialect, max_line_size=self.max_line_size)
         raw = reply.read_all(_MAX_ERROR_BODY) or b""
         try:
             body = _loads(raw)
@@ -1466,6 +1558,182 @@ def _openai_step(sse: ServerSentEvent) -> tuple[APIObject | None, bool]:
     return chunk, False
 
 
+def accumulate_chunk(snapshot: APIObject | None, chunk: Mapping[str, Any]) -> APIObject:
+    """Fold one ``chat.completion.chunk`` into a ``chat.completion`` snapshot.
+
+    Start from ``None`` and feed every chunk; the result has the shape of a
+    non-streamed reply. Choices and tool calls are merged by ``index`` (several
+    calls may interleave), text fields are concatenated, a tool call's ``id`` and
+    ``name`` are taken once even when a provider repeats them in every chunk,
+    unknown fields are kept, and ``usage`` is the last one reported. The snapshot
+    is updated in place and returned (a copy per chunk would make a long stream
+    quadratic); tool calls keep their ``index`` until :func:`final_completion`.
+    """
+    if snapshot is None:
+        snapshot = APIObject(object="chat.completion", choices=[])
+    for key, value in chunk.items():
+        if key == "choices":
+            for piece in value or ():
+                _merge_choice(snapshot["choices"], piece)
+        elif key == "usage":
+            if value is not None:  # null in every chunk but the usage one
+                snapshot["usage"] = value
+        elif key != "object":
+            snapshot[key] = value
+    return snapshot
+
+
+def final_completion(snapshot: APIObject | None) -> APIObject:
+    """A finished ``chat.completion`` from an :func:`accumulate_chunk` snapshot:
+    choices and tool calls in ``index`` order, without their ``index`` fields'
+    bookkeeping, and an empty ``content`` as ``null`` (as a non-streamed reply)."""
+    snapshot = snapshot if snapshot is not None else APIObject(object="chat.completion", choices=[])
+    final = APIObject(snapshot)
+    final["choices"] = [_final_choice(c) for c in sorted(snapshot["choices"], key=_index)]
+    return final
+
+
+def _index(entry: Mapping[str, Any]) -> Any:
+    index = entry.get("index")
+    return index if isinstance(index, int) else 0
+
+
+def _by_index(entries: list[Any], index: Any, make: Callable[[], APIObject]) -> APIObject:
+    """The entry with this ``index``, appended when new (lists here are short)."""
+    for entry in entries:
+        if entry.get("index") == index:
+            return entry
+    entry = make()
+    entries.append(entry)
+    return entry
+
+
+def _append(obj: dict[str, Any], key: str, piece: str) -> None:
+    """``obj[key] += piece`` in linear time: with the dict's reference popped, the
+    local is the string's only owner and CPython extends it in place."""
+    text = obj.pop(key, None) or ""
+    text += piece
+    obj[key] = text
+
+
+def _take_once(obj: dict[str, Any], key: str, value: Any) -> None:
+    """Set an identifying field once: a repeat of the same value is not appended
+    (some providers resend a tool call's id and name in every chunk), while a
+    different piece extends it (a name that really arrives in fragments)."""
+    if value is None or value == "":
+        return
+    current = obj.get(key)
+    if not current:
+        obj[key] = value
+    elif value != current and isinstance(value, str) and isinstance(current, str):
+        _append(obj, key, value)
+
+
+def _new_choice(index: Any) -> APIObject:
+    return APIObject(index=index, message=APIObject(role="assistant", content=None), finish_reason=None, logprobs=None)
+
+
+def _merge_choice(choices: list[Any], piece: Mapping[str, Any]) -> None:
+    index = piece.get("index", 0)
+    choice = _by_index(choices, index, lambda: _new_choice(index))
+    for key, value in piece.items():
+        if key == "delta":
+            _merge_delta(choice["message"], value or {})
+        elif key == "logprobs":
+            _merge_logprobs(choice, value)
+        elif key != "index" and (value is not None or key not in choice):
+            choice[key] = value
+
+
+def _merge_delta(message: APIObject, delta: Mapping[str, Any]) -> None:
+    for key, value in delta.items():
+        if key == "tool_calls":
+            calls = message.setdefault("tool_calls", [])
+            for piece in value or ():
+                _merge_tool_call(calls, piece)
+        elif key == "role":
+            message["role"] = value or message["role"]
+        elif isinstance(value, str):  # content, reasoning_content, refusal, and any newcomer
+            _append(message, key, value)
+        elif value is not None:
+            message[key] = value
+
+
+def _merge_tool_call(calls: list[Any], piece: Mapping[str, Any]) -> None:
+    index = piece.get("index")
+    if index is None:  # a provider that leaves out the index: the call with this id, else the last
+        known = [c for c in calls if piece.get("id") and c.get("id") == piece.get("id")]
+        index = known[0]["index"] if known else (calls[-1]["index"] if calls and not piece.get("id") else len(calls))
+    call = _by_index(calls, index, lambda: APIObject(index=index, function=APIObject(name="", arguments="")))
+    for key, value in piece.items():
+        if key == "function":
+            function = call["function"]
+            for name, part in (value or {}).items():
+                if name == "arguments":
+                    _append(function, "arguments", part or "")
+                elif name == "name":
+                    _take_once(function, "name", part)
+                elif part is not None:
+                    function[name] = part
+        elif key in ("id", "type"):
+            _take_once(call, key, value)
+        elif key != "index" and value is not None:
+            call[key] = value
+
+
+def _merge_logprobs(choice: APIObject, logprobs: Any) -> None:
+    if not isinstance(logprobs, dict):
+        return
+    current = choice.get("logprobs")
+    if current is None:
+        current = choice["logprobs"] = APIObject()
+    for key, value in logprobs.items():
+        if isinstance(value, list):
+            if isinstance(current.get(key), list):
+                current[key].extend(value)  # our own copy, made below
+            else:
+                current[key] = list(value)
+        elif value is not None or key not in current:
+            current[key] = value
+
+
+def _final_choice(choice: APIObject) -> APIObject:
+    final = APIObject(choice)
+    message = final["message"] = APIObject(choice["message"])
+    if message.get("content") == "":
+        message["content"] = None
+    calls = message.get("tool_calls")
+    if calls is not None:
+        message["tool_calls"] = [_final_call(call) for call in sorted(calls, key=_index)]
+    return final
+
+
+def _final_call(call: APIObject) -> APIObject:
+    final = APIObject((k, v) for k, v in call.items() if k != "index")
+    final.setdefault("type", "function")
+    return final
+
+
+def _openai_pieces(chunk: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """The first choice's reasoning and text in one chunk."""
+    for choice in chunk.get("choices") or ():
+        if choice.get("index", 0) == 0:
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                yield "reasoning", reasoning
+            if delta.get("content"):
+                yield "text", delta["content"]
+
+
+def _completion_text(completion: Mapping[str, Any]) -> str:
+    choices = completion.get("choices") or [{}]
+    return (choices[0].get("message") or {}).get("content") or ""
+
+
+_OPENAI_STREAM = _Dialect(_openai_step, accumulate_chunk, final_completion, _openai_pieces, _completion_text)
+
+
 class _Completions:
     """``client.chat.completions``."""
 
@@ -1487,7 +1755,36 @@ class _Completions:
         that ends at ``data: [DONE]``.
         """
         body = {"model": model, "messages": messages}
-        return self._client._post("openai", "/v1/chat/completions", body, params, _openai_step)
+        return self._client._post("openai", "/v1/chat/completions", body, params, _OPENAI_STREAM)
+
+    def stream(self, *, model: str, messages: list[Any], **params: Any) -> Stream:
+        """``create(stream=True)``, for ``with ... as stream:``; asks for usage in the
+        last chunk (``stream_options``) unless told otherwise, so the final
+        completion has it::
+
+            with client.chat.completions.stream(model=..., messages=...) as stream:
+                for text in stream.text_stream:
+                    print(text, end="")
+            completion = stream.get_final_completion()
+        """
+        params.pop("stream", None)
+        params.setdefault("stream_options", {"include_usage": True})
+        return self.create(model=model, messages=messages, stream=True, **params)
+
+    def run_tools(
+        self, *, model: str, messages: list[Any], tools: list[Any], max_iterations: int = 10,
+        stream: bool = False, **params: Any,
+    ) -> ToolRunner:
+        """Call the model, run the tools it asks for, send back their results, and
+        repeat until it answers without tool calls (or ``max_iterations`` replies).
+
+        ``tools`` are :func:`tool` objects or plain functions; other parameters go
+        to every ``create`` call. Each assistant turn goes back with its
+        ``reasoning_content``, as thinking models require in a tool loop. Returns
+        a :class:`ToolRunner`: iterate it for each reply, or call ``until_done()``.
+        """
+        params.update(model=model, messages=messages)
+        return ToolRunner(self.create, _OpenAITurns, tools, params, max_iterations=max_iterations, stream=stream)
 
 
 class _Chat:
@@ -1517,6 +1814,148 @@ def _anthropic_step(sse: ServerSentEvent) -> tuple[APIObject | None, bool]:
     return event, kind == "message_stop"
 
 
+def accumulate_event(snapshot: APIObject | None, event: Mapping[str, Any]) -> APIObject:
+    """Fold one Anthropic stream event into a ``message`` snapshot.
+
+    Start from ``None`` and feed every event; the result has the shape of a
+    non-streamed reply. Text and thinking deltas are concatenated, a tool_use
+    block's ``partial_json`` fragments become its ``input`` when the block stops
+    (fragments that never parse stay in ``partial_json``, nothing is dropped),
+    ``message_delta`` sets the stop reason, and usage takes the last value of
+    each count. A delta goes to the block at its ``index`` when that block can
+    take it, else to the latest one that can (a gateway's indexes may be off,
+    PROTOCOL.md). ``ping`` and unknown events change nothing. Updated in place.
+    """
+    kind = event.get("type")
+    if kind == "message_start":
+        return _clone(event.get("message") or APIObject(type="message", role="assistant", content=[]))
+    if snapshot is None:  # no message_start: still collect what arrives
+        snapshot = APIObject(type="message", role="assistant", content=[])
+    fold = _EVENT_FOLDS.get(kind)
+    if fold is not None:
+        fold(snapshot, event)
+    return snapshot
+
+
+def final_message(snapshot: APIObject | None) -> APIObject:
+    """A finished ``message`` from an :func:`accumulate_event` snapshot: every
+    tool_use block's JSON fragments parsed into its ``input``."""
+    snapshot = snapshot if snapshot is not None else APIObject(type="message", role="assistant", content=[])
+    for block in snapshot.get("content") or ():
+        _close_block(block)
+    return snapshot
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of JSON data, so folding never changes an event the caller holds."""
+    if isinstance(value, dict):
+        return APIObject((k, _clone(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
+
+
+# Delta type -> (the field it extends, the block type that takes it).
+_DELTA_FIELDS = {
+    "text_delta": ("text", "text"),
+    "thinking_delta": ("thinking", "thinking"),
+    "signature_delta": ("signature", "thinking"),
+    "input_json_delta": ("partial_json", "tool_use"),
+}
+
+
+def _block_for(content: list[Any], index: Any, kind: str | None) -> APIObject:
+    """The block a delta or stop event addresses (see accumulate_event)."""
+    fits = lambda block: kind is None or block.get("type") == kind  # noqa: E731
+    if isinstance(index, int) and 0 <= index < len(content) and fits(content[index]):
+        return content[index]
+    for block in reversed(content):
+        if fits(block):
+            return block
+    block = APIObject(type=kind or "text")  # a delta with no block started: keep it anyway
+    content.append(block)
+    return block
+
+
+def _fold_block_start(snapshot: APIObject, event: Mapping[str, Any]) -> None:
+    snapshot.setdefault("content", []).append(_clone(event.get("content_block") or APIObject(type="text")))
+
+
+def _fold_block_delta(snapshot: APIObject, event: Mapping[str, Any]) -> None:
+    delta = event.get("delta") or {}
+    field, kind = _DELTA_FIELDS.get(delta.get("type"), (None, None))
+    block = _block_for(snapshot.setdefault("content", []), event.get("index"), kind)
+    if field is not None:
+        _append(block, field, delta.get(field) or "")
+        return
+    for key, value in delta.items():  # citations_delta and newcomers: keep every field
+        if key == "type":
+            continue
+        if key == "citation":
+            block.setdefault("citations", []).append(value)
+        elif isinstance(value, str):
+            _append(block, key, value)
+        else:
+            block[key] = value
+
+
+def _fold_block_stop(snapshot: APIObject, event: Mapping[str, Any]) -> None:
+    content = snapshot.get("content") or []
+    if content:
+        _close_block(_block_for(content, event.get("index"), None))
+
+
+def _close_block(block: APIObject) -> None:
+    """Parse a tool_use block's gathered JSON into its input (kept as text if it never parses)."""
+    if block.get("type") != "tool_use" or "partial_json" not in block:
+        return
+    text = block["partial_json"]
+    try:
+        value = json.loads(text, object_hook=APIObject) if text.strip() else APIObject()
+    except ValueError:
+        return
+    if isinstance(value, dict):
+        block["input"] = value
+        del block["partial_json"]
+
+
+def _fold_message_delta(snapshot: APIObject, event: Mapping[str, Any]) -> None:
+    for key, value in (event.get("delta") or {}).items():
+        snapshot[key] = value
+    usage = event.get("usage")
+    if isinstance(usage, dict):
+        merged = snapshot["usage"] = APIObject(snapshot.get("usage") or {})
+        merged.update((k, v) for k, v in usage.items() if v is not None)
+
+
+_EVENT_FOLDS = {
+    "content_block_start": _fold_block_start,
+    "content_block_delta": _fold_block_delta,
+    "content_block_stop": _fold_block_stop,
+    "message_delta": _fold_message_delta,
+}
+
+
+# Delta type -> the kind of text it carries, for Stream.deltas.
+_ANTHROPIC_PIECES = {"text_delta": ("text", "text"), "thinking_delta": ("reasoning", "thinking")}
+
+
+def _anthropic_pieces(event: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """The text or thinking in one event."""
+    if event.get("type") == "content_block_delta":
+        delta = event.get("delta") or {}
+        kind, field = _ANTHROPIC_PIECES.get(delta.get("type"), (None, ""))
+        if kind is not None and delta.get(field):
+            yield kind, delta[field]
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    return "".join(b.get("text") or "" for b in message.get("content") or () if b.get("type") == "text")
+
+
+_ANTHROPIC_STREAM = _Dialect(_anthropic_step, accumulate_event, final_message, _anthropic_pieces, _message_text)
+
+
 class _Messages:
     """``client.messages``."""
 
@@ -1536,4 +1975,458 @@ class _Messages:
         ``ping`` and event types this module does not know are passed through.
         """
         body = {"model": model, "max_tokens": max_tokens, "messages": messages}
-        return self._client._post("anthropic", "/v1/messages", body, params, _anthropic_step)
+        return self._client._post("anthropic", "/v1/messages", body, params, _ANTHROPIC_STREAM)
+
+    def stream(self, *, model: str, max_tokens: int, messages: list[Any], **params: Any) -> Stream:
+        """``create(stream=True)``, for ``with ... as stream:``, as in the Anthropic SDK::
+
+            with client.messages.stream(model=..., max_tokens=..., messages=...) as stream:
+                for text in stream.text_stream:
+                    print(text, end="")
+            message = stream.get_final_message()
+        """
+        params.pop("stream", None)
+        return self.create(model=model, max_tokens=max_tokens, messages=messages, stream=True, **params)
+
+    def run_tools(
+        self, *, model: str, max_tokens: int, messages: list[Any], tools: list[Any],
+        max_iterations: int = 10, stream: bool = False, **params: Any,
+    ) -> ToolRunner:
+        """The tool loop of ``chat.completions.run_tools``, on the Anthropic
+        protocol: each assistant turn goes back whole (thinking blocks included),
+        and each tool's result as a ``tool_result`` block (``is_error`` when the
+        tool failed)."""
+        params.update(model=model, max_tokens=max_tokens, messages=messages)
+        return ToolRunner(self.create, _AnthropicTurns, tools, params, max_iterations=max_iterations, stream=stream)
+
+
+# ---------------------------------------------------------------------------
+# Tools: Python functions the model can call, and the loop that calls them
+# ---------------------------------------------------------------------------
+
+
+class Tool:
+    """A Python function offered to the model as a tool; made by :func:`tool`.
+
+    ``name``, ``description`` and ``parameters`` (a JSON schema) describe it;
+    :meth:`openai` and :meth:`anthropic` render it in each protocol's tool format;
+    calling the object calls the function, and :meth:`run` calls it with the
+    model's arguments.
+    """
+
+    __slots__ = ("function", "name", "description", "parameters", "_enums")
+
+    def __init__(self, function: Callable[..., Any], *, name: str | None = None, description: str | None = None) -> None:
+        if not callable(function):
+            raise TypeError("@tool expects a function, got %r" % (function,))
+        summary, parameters, enums = _describe(function)
+        self.function = function
+        self.name = name or function.__name__
+        self.description = description if description is not None else summary
+        self.parameters = parameters
+        self._enums = enums
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return "Tool(%r, parameters=%s)" % (self.name, sorted(self.parameters["properties"]))
+
+    def openai(self) -> dict[str, Any]:
+        """The OpenAI protocol's definition: ``{"type": "function", "function": {...}}``."""
+        return {"type": "function", "function": {
+            "name": self.name, "description": self.description, "parameters": self.parameters}}
+
+    def anthropic(self) -> dict[str, Any]:
+        """The Anthropic protocol's definition: ``{"name", "description", "input_schema"}``."""
+        return {"name": self.name, "description": self.description, "input_schema": self.parameters}
+
+    def run(self, arguments: Mapping[str, Any]) -> Any:
+        """Call the function with the model's arguments (Enum values become members)."""
+        kwargs = {key: self._enums[key](value) if key in self._enums else value for key, value in arguments.items()}
+        return self.function(**kwargs)
+
+
+def tool(function: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None) -> Any:
+    """Make a :class:`Tool` of a plain function: ``@tokenhub.tool`` or ``@tokenhub.tool(name=...)``.
+
+    The description is the docstring's text before its parameter section; each
+    parameter's description comes from a Google (``Args:``), NumPy
+    (``Parameters``) or reST (``:param x:``) section. The JSON schema comes from
+    the type hints: ``str``, ``int``, ``float``, ``bool``, ``None``,
+    ``Optional[...]`` / ``X | None``, ``Union``, ``list[...]``, ``tuple``,
+    ``dict[str, ...]``, ``Literal[...]``, ``Enum`` subclasses, ``Annotated[X,
+    "description"]``; a parameter with a default is not required::
+
+        @tokenhub.tool
+        def get_weather(city: str, unit: Literal["c", "f"] = "c") -> str:
+            \"\"\"Current weather for a city.
+
+            Args:
+                city: The city's name, e.g. Paris.
+            \"\"\"
+    """
+    if function is None:
+        return lambda f: Tool(f, name=name, description=description)
+    return Tool(function, name=name, description=description)
+
+
+def _describe(function: Callable[..., Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(description, parameters schema, {parameter: Enum class}) of a function."""
+    import enum
+    import inspect
+
+    try:
+        hints = _type_hints(function)
+    except Exception as exc:  # a hint that does not evaluate on this Python
+        raise TypeError("@tool cannot read the type hints of %s: %s" % (function.__name__, exc)) from None
+    summary, notes = _parse_docstring(inspect.getdoc(function) or "")
+    properties: dict[str, Any] = {}
+    required, enums = [], {}
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise TypeError("@tool: %s takes *%s; a tool's parameters must be named" % (function.__name__, parameter.name))
+        hint = hints.get(parameter.name, inspect.Parameter.empty)
+        schema = _schema_of(hint, "%s(%s)" % (function.__name__, parameter.name))
+        if notes.get(parameter.name):
+            schema.setdefault("description", notes[parameter.name])
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            enums[parameter.name] = hint
+        if parameter.default is parameter.empty:
+            required.append(parameter.name)
+        else:
+            default = parameter.default.value if isinstance(parameter.default, enum.Enum) else parameter.default
+            if default is None or isinstance(default, (str, int, float, bool)):
+                schema["default"] = default
+        properties[parameter.name] = schema
+    schema = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+    return summary, schema, enums
+
+
+def _type_hints(function: Callable[..., Any]) -> dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(function, include_extras=True)
+    except TypeError:  # Python 3.8: no include_extras
+        return typing.get_type_hints(function)
+
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null",
+               list: "array", tuple: "array", set: "array", frozenset: "array", dict: "object"}
+
+
+def _schema_of(hint: Any, where: str) -> dict[str, Any]:
+    """The JSON schema of one type hint."""
+    import collections.abc
+    import enum
+    import inspect
+    import typing
+
+    if hint is inspect.Parameter.empty or hint is typing.Any:
+        return {}
+    if hint is None:
+        hint = type(None)
+    if hint in _JSON_TYPES:
+        return {"type": _JSON_TYPES[hint]}
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return _enum_schema([member.value for member in hint])
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return _enum_schema(list(args))
+    if origin is typing.Union or type(hint).__name__ == "UnionType":  # Optional[X], X | None
+        return _union_schema([_schema_of(arg, where) for arg in args])
+    if getattr(typing, "Annotated", None) is not None and origin is typing.Annotated:
+        schema = _schema_of(args[0], where)
+        notes = [note for note in args[1:] if isinstance(note, str)]
+        if notes:
+            schema["description"] = " ".join(notes)
+        return schema
+    if origin in (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Iterable):
+        items = [arg for arg in args if arg is not Ellipsis]
+        schema = {"type": "array"}
+        if items:
+            schemas = [_schema_of(arg, where) for arg in items]
+            schema["items"] = schemas[0] if all(s == schemas[0] for s in schemas) else {"anyOf": schemas}
+        return schema
+    if origin in (dict, collections.abc.Mapping):
+        return {"type": "object", "additionalProperties": _schema_of(args[1], where)} if args else {"type": "object"}
+    raise TypeError(
+        "@tool cannot describe %s: type %r (expected str, int, float, bool, None, list, tuple, "
+        "dict, Literal, an Enum, or Optional / Union / Annotated of them)" % (where, hint)
+    )
+
+
+def _enum_schema(values: list[Any]) -> dict[str, Any]:
+    kinds = {_JSON_TYPES.get(type(value)) for value in values}
+    schema: dict[str, Any] = {"enum": values}
+    if len(kinds) == 1 and None not in kinds:
+        schema["type"] = kinds.pop()
+    return schema
+
+
+def _union_schema(options: list[dict[str, Any]]) -> dict[str, Any]:
+    """``X | None`` as ``{"type": [X, "null"]}`` when X is a plain type, else anyOf."""
+    types = [option.get("type") for option in options]
+    if all(isinstance(t, str) and option.keys() == {"type"} for t, option in zip(types, options)):
+        return {"type": types}
+    return {"anyOf": options}
+
+
+_DOC_GOOGLE = re.compile(r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments):$")
+_DOC_OTHER = re.compile(r"^(Returns?|Yields?|Raises?|Examples?|Notes?|See Also|Attributes|Warnings?):$")
+_DOC_ITEM = re.compile(r"^\**(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")  # "city (str): ..." or "city: ..."
+_DOC_REST = re.compile(r"^:param\s+(?:[^:]*\s)?(\w+)\s*:\s*(.*)$")  # ":param str city: ..."
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """(the text before any section, {parameter: its description}) of a docstring
+    in Google (``Args:``), NumPy (``Parameters`` underlined) or reST (``:param``) style."""
+    lines = doc.splitlines()
+    notes: dict[str, str] = {}
+    end = len(lines)  # where the description stops
+    index = 0
+    while index < len(lines):
+        stripped = lines[index].strip()
+        underlined = index + 1 < len(lines) and _is_rule(lines[index + 1])
+        if _DOC_GOOGLE.match(stripped):
+            end, index = min(end, index), _google_section(lines, index + 1, notes)
+        elif stripped in ("Parameters", "Other Parameters") and underlined:
+            end, index = min(end, index), _numpy_section(lines, index + 2, notes)
+        elif stripped.startswith(":"):
+            end, index = min(end, index), _rest_field(lines, index, notes)
+        else:
+            if underlined or _DOC_OTHER.match(stripped):
+                end = min(end, index)
+            index += 1
+    return " ".join(" ".join(lines[:end]).split()), notes
+
+
+def _is_rule(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and set(stripped) == {"-"}
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _google_section(lines: list[str], index: int, notes: dict[str, str]) -> int:
+    """Read "name (type): text" items and their indented continuations; return where it ends."""
+    item_indent, current = None, None
+    while index < len(lines):
+        line = lines[index]
+        if line.strip():
+            if _indent(line) == 0:
+                break
+            item_indent = _indent(line) if item_indent is None else item_indent
+            item = _DOC_ITEM.match(line.strip()) if _indent(line) <= item_indent else None
+            if item:
+                current = item.group(1)
+                notes[current] = item.group(2).strip()
+            elif current is not None:
+                notes[current] = (notes[current] + " " + line.strip()).strip()
+        index += 1
+    return index
+
+
+def _numpy_section(lines: list[str], index: int, notes: dict[str, str]) -> int:
+    """Read "name : type" items with their indented text, up to the next underlined header."""
+    current = None
+    while index < len(lines) and not (index + 1 < len(lines) and _is_rule(lines[index + 1])):
+        line = lines[index]
+        if line.strip():
+            if _indent(line) == 0:
+                current = line.split(":")[0].strip() or None
+                if current is not None:
+                    notes[current] = ""
+            elif current is not None:
+                notes[current] = (notes[current] + " " + line.strip()).strip()
+        index += 1
+    return index
+
+
+def _rest_field(lines: list[str], index: int, notes: dict[str, str]) -> int:
+    """Read one ":param name: text" field and its indented continuation lines."""
+    item = _DOC_REST.match(lines[index].strip())
+    name = item.group(1) if item else None
+    if name is not None:
+        notes[name] = item.group(2).strip()
+    index += 1
+    while index < len(lines) and lines[index].strip() and _indent(lines[index]) > 0:
+        if name is not None:
+            notes[name] = (notes[name] + " " + lines[index].strip()).strip()
+        index += 1
+    return index
+
+
+def assistant_message(reply: Mapping[str, Any], *, keep_reasoning: bool = False) -> APIObject:
+    """The assistant's turn from a reply of either protocol, ready to append to ``messages``.
+
+    Reasoning (``reasoning_content``, thinking blocks) is left out by default:
+    across user turns it need not go back (seed 004). A tool-call loop with a
+    thinking model must send it back with the turn's tool calls
+    (``keep_reasoning=True``, as ``run_tools`` does).
+    """
+    if "choices" in reply:
+        message = (reply["choices"] or [{}])[0].get("message") or {}
+        turn = APIObject(role="assistant", content=message.get("content"))
+        if message.get("tool_calls"):
+            turn["tool_calls"] = [_final_call(APIObject(call)) for call in message["tool_calls"]]
+        if keep_reasoning and message.get("reasoning_content"):
+            turn["reasoning_content"] = message["reasoning_content"]
+        return turn
+    blocks = [
+        APIObject((key, value) for key, value in block.items() if key != "partial_json")
+        for block in reply.get("content") or ()
+        if keep_reasoning or block.get("type") not in ("thinking", "redacted_thinking")
+    ]
+    return APIObject(role="assistant", content=blocks)
+
+
+def _arguments(text: Any) -> tuple[Any, str | None]:
+    """(the arguments object, or None and what is wrong with the model's JSON)."""
+    try:
+        value = json.loads(text or "{}", object_hook=APIObject)
+    except (TypeError, ValueError) as exc:
+        return None, "the arguments are not valid JSON (%s): %s" % (exc, _excerpt(str(text), 200))
+    if not isinstance(value, dict):
+        return None, "the arguments must be a JSON object, got: %s" % _excerpt(str(text), 200)
+    return value, None
+
+
+class _OpenAITurns:
+    """The tool loop's words in the OpenAI protocol."""
+
+    @staticmethod
+    def definitions(tools: list[Tool]) -> list[dict[str, Any]]:
+        return [t.openai() for t in tools]
+
+    @staticmethod
+    def calls(reply: Mapping[str, Any]) -> list[tuple[Any, str, Any, str | None]]:
+        message = (reply.get("choices") or [{}])[0].get("message") or {}
+        calls = []
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            calls.append((call.get("id"), function.get("name"), *_arguments(function.get("arguments"))))
+        return calls
+
+    @staticmethod
+    def results(outcomes: list[tuple[Any, str, bool]]) -> list[APIObject]:
+        return [APIObject(role="tool", tool_call_id=call_id, content=text) for call_id, text, _ in outcomes]
+
+
+class _AnthropicTurns:
+    """The tool loop's words in the Anthropic protocol."""
+
+    @staticmethod
+    def definitions(tools: list[Tool]) -> list[dict[str, Any]]:
+        return [t.anthropic() for t in tools]
+
+    @staticmethod
+    def calls(reply: Mapping[str, Any]) -> list[tuple[Any, str, Any, str | None]]:
+        calls = []
+        for block in reply.get("content") or ():
+            if block.get("type") != "tool_use":
+                continue
+            if "partial_json" in block:  # fragments that never parsed (accumulate_event)
+                problem = _arguments(block["partial_json"])[1] or "the arguments are not a JSON object"
+                calls.append((block.get("id"), block.get("name"), None, problem))
+            else:
+                calls.append((block.get("id"), block.get("name"), block.get("input") or APIObject(), None))
+        return calls
+
+    @staticmethod
+    def results(outcomes: list[tuple[Any, str, bool]]) -> list[APIObject]:
+        blocks = []
+        for call_id, text, failed in outcomes:
+            block = APIObject(type="tool_result", tool_use_id=call_id, content=text)
+            if failed:
+                block["is_error"] = True
+            blocks.append(block)
+        return [APIObject(role="user", content=blocks)]
+
+
+class ToolRunner:
+    """The loop of ``run_tools``: call the model, run the tools it asks for, repeat.
+
+    Iterate it for each model reply (with ``stream=True``, each reply's
+    :class:`Stream`, which the loop finishes reading if you do not);
+    :meth:`until_done` runs the loop to its end and returns the last reply.
+    ``messages`` is the whole transcript so far (assistant turns with their
+    reasoning and tool calls, then the results), ready to continue the
+    conversation. The loop ends at a reply without tool calls, or after
+    ``max_iterations`` replies (their tools run, ``max_iterations_reached``
+    set). A tool that raises, an unknown tool, or arguments that are not a JSON
+    object go back to the model as an error result, not up to you.
+    """
+
+    def __init__(
+        self,
+        create: Callable[..., Any],
+        turns: Any,
+        tools: list[Any],
+        params: dict[str, Any],
+        *,
+        max_iterations: int,
+        stream: bool,
+    ) -> None:
+        if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
+            raise ValueError("max_iterations must be a whole number >= 1, got %r" % (max_iterations,))
+        self._tools: dict[str, Tool] = {}
+        for item in tools:
+            made = item if isinstance(item, Tool) else Tool(item)
+            if made.name in self._tools:
+                raise ValueError("two tools are named %r" % made.name)
+            self._tools[made.name] = made
+        self.messages: list[Any] = list(params.pop("messages"))
+        self.final: APIObject | None = None
+        self.max_iterations_reached = False
+        self._create = create
+        self._turns = turns
+        self._params = dict(params, tools=turns.definitions(list(self._tools.values())), stream=stream)
+        self._max_iterations = max_iterations
+        self._replies = self._loop()
+
+    def __iter__(self) -> ToolRunner:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._replies)
+
+    def until_done(self) -> APIObject:
+        """Run the loop to its end; the last reply."""
+        for _ in self:
+            pass
+        assert self.final is not None
+        return self.final
+
+    def _loop(self) -> Iterator[Any]:
+        for _ in range(self._max_iterations):
+            reply = self._create(messages=list(self.messages), **self._params)
+            if self._params["stream"]:
+                with reply:
+                    yield reply
+                    reply = reply.until_done()
+            else:
+                yield reply
+            self.final = reply
+            self.messages.append(assistant_message(reply, keep_reasoning=True))
+            calls = self._turns.calls(reply)
+            if not calls:
+                return
+            self.messages.extend(self._turns.results([self._run(*call) for call in calls]))
+        self.max_iterations_reached = True
+
+    def _run(self, call_id: Any, name: str, arguments: Any, problem: str | None) -> tuple[Any, str, bool]:
+        """(call id, result text, failed) of one requested call."""
+        found = self._tools.get(name)
+        if found is None:
+            return call_id, "Error: there is no tool named %r (the tools are: %s)" % (name, ", ".join(self._tools)), True
+        if problem is not None:
+            return call_id, "Error: %s" % problem, True
+        try:
+            result = found.run(arguments)
+        except Exception as exc:  # the model hears of it and may try again
+            return call_id, "Error: %s raised %s: %s" % (name, type(exc).__name__, exc), True
+        return call_id, result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str), False
