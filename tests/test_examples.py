@@ -28,3 +28,16 @@ def test_quickstart_offline():
         assert 'final:     Here is what I found: get_weather returned {"city": "Beijing"' in section
     assert "reasoning: The user said" in out and "thinking:  The user said" in out
     assert result.stderr == ""
+
+
+def test_tool_runner_offline():
+    result = run_example("tool_runner.py")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for protocol in ("OpenAI protocol", "Anthropic protocol"):
+        section = out.split("== %s" % protocol)[1].split("\n== ")[0]
+        assert "calls:  get_weather(" in section and "calls:  get_local_time(" in section
+        assert "answer: Here is what I found: get_weather returned" in section
+        assert "get_local_time returned 14:30." in section
+    assert "turns:  user -> assistant -> tool -> tool -> assistant" in out
+    assert result.stderr == ""
