@@ -75,6 +75,7 @@ __all__ = [
 import json
 import os
 import re  # already loaded by json; costs nothing
+import sys
 import time
 
 TYPE_CHECKING = False
@@ -1256,6 +1257,11 @@ class TokenHub:
         """The Anthropic protocol: ``client.messages.create(...)``."""
         return _Messages(self)
 
+    @property
+    def models(self) -> _Models:
+        """The gateway's model list: ``client.models.list()``."""
+        return _Models(self)
+
     def __repr__(self) -> str:
         key = "set" if (self._api_key or self._auth_token) else "missing"
         return "%s(base_url=%r, api_key=<%s>)" % (type(self).__name__, self.base_url, key)
@@ -1327,10 +1333,11 @@ class TokenHub:
                 merged[name.lower()] = (name, value)
         return {name: value for name, value in merged.values() if value is not None}
 
-    def _post(
-        self, protocol: str, path: str, body: dict[str, Any], params: dict[str, Any], dialect: _Dialect
+    def _call(
+        self, protocol: str, path: str, body: dict[str, Any] | None, params: dict[str, Any], dialect: _Dialect
     ) -> Any:
-        """Send one JSON request; return the parsed reply, or a Stream when streaming.
+        """Send one request (a JSON POST, or a GET when ``body`` is None); return the
+        parsed reply, or a Stream when streaming.
 
         ``params`` are the caller's keyword arguments: the request options
         (``extra_*``, ``timeout``, ``max_retries``) are taken out, the rest is body.
@@ -1340,20 +1347,23 @@ class TokenHub:
         extra_body = params.pop("extra_body", None)
         budget = _Budget(_as_timeout(params.pop("timeout", self.timeout)))
         max_retries = _check_retries(params.pop("max_retries", self.max_retries))
-        body.update(params)
-        if extra_body:
-            body.update(extra_body)
-        stream = body.get("stream") is True
-        try:
-            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        except (TypeError, ValueError) as exc:  # UnicodeEncodeError: a lone surrogate
-            raise TypeError("the request body is not JSON-serializable: %s" % exc) from None
+        payload = None
+        if body is not None:
+            body.update(params)
+            body.update(extra_body or {})
+            try:
+                payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            except (TypeError, ValueError) as exc:  # UnicodeEncodeError: a lone surrogate
+                raise TypeError("the request body is not JSON-serializable: %s" % exc) from None
+        elif params or extra_body:
+            raise TypeError("unexpected arguments for %s: %s" % (path, ", ".join(sorted(params) or ["extra_body"])))
+        stream = body is not None and body.get("stream") is True
         if extra_query:
             from urllib.parse import urlencode
 
             path += "?" + urlencode(extra_query, doseq=True)
         headers = self._headers(protocol, stream, extra_headers)
-        reply = self._send(path, payload, headers, budget, max_retries)
+        reply = self._send(path, payload, headers, budget, max_retries)  # a GET when payload is None
         if stream:
             return self._open_stream(reply, dialect)
         body = reply.read_all(DEFAULT_MAX_BODY_SIZE)
@@ -1370,9 +1380,9 @@ class TokenHub:
             ) from None
 
     def _send(
-        self, path: str, payload: bytes, headers: dict[str, str], budget: _Budget, max_retries: int
+        self, path: str, payload: bytes | None, headers: dict[str, str], budget: _Budget, max_retries: int
     ) -> _Reply:
-        """POST with retries (and failover); return a 2xx reply."""
+        """POST (GET without a payload) with retries and failover; return a 2xx reply."""
         attempt = 0
         failed_over = False
         while True:
@@ -1404,7 +1414,7 @@ class TokenHub:
             attempt += 1
 
     def _exchange(
-        self, pool: _Pool, path: str, payload: bytes, headers: dict[str, str], budget: _Budget
+        self, pool: _Pool, path: str, payload: bytes | None, headers: dict[str, str], budget: _Budget
     ) -> _Reply:
         """One request and its response head; a stale kept-alive connection is replaced once."""
         origin = pool.origin
@@ -1413,6 +1423,7 @@ class TokenHub:
         if pool.proxy is not None and origin.scheme == "http":
             headers = dict(headers, **pool.proxy.headers)
         timeout = budget.timeout
+        method = "GET" if payload is None else "POST"
         fresh = False
         while True:
             conn = pool.acquire(fresh=fresh)
@@ -1423,9 +1434,9 @@ class TokenHub:
                     conn.timeout = budget.cap(timeout.connect)
                     conn.connect()
                 sock = conn.sock
-                what, limit = "POST %s%s%s" % (where, origin.root_path, path), "read"
+                what, limit = "%s %s%s%s" % (method, where, origin.root_path, path), "read"
                 sock.settimeout(budget.cap(timeout.read))
-                conn.request("POST", target, body=payload, headers=headers)
+                conn.request(method, target, body=payload, headers=headers)
                 return _Reply(pool, conn, sock, conn.getresponse(), budget)
             except (OSError, _http_exception()) as exc:
                 conn.close()
@@ -1588,8 +1599,9 @@ def final_completion(snapshot: APIObject | None) -> APIObject:
     choices and tool calls in ``index`` order, without their ``index`` fields'
     bookkeeping, and an empty ``content`` as ``null`` (as a non-streamed reply)."""
     snapshot = snapshot if snapshot is not None else APIObject(object="chat.completion", choices=[])
-    final = APIObject(snapshot)
+    final = APIObject((key, snapshot[key]) for key in ("id", "object", "created", "model") if key in snapshot)
     final["choices"] = [_final_choice(c) for c in sorted(snapshot["choices"], key=_index)]
+    final.update((key, value) for key, value in snapshot.items() if key not in final)  # usage, newcomers
     return final
 
 
@@ -1755,7 +1767,7 @@ class _Completions:
         that ends at ``data: [DONE]``.
         """
         body = {"model": model, "messages": messages}
-        return self._client._post("openai", "/v1/chat/completions", body, params, _OPENAI_STREAM)
+        return self._client._call("openai", "/v1/chat/completions", body, params, _OPENAI_STREAM)
 
     def stream(self, *, model: str, messages: list[Any], **params: Any) -> Stream:
         """``create(stream=True)``, for ``with ... as stream:``; asks for usage in the
@@ -1794,6 +1806,25 @@ class _Chat:
 
     def __init__(self, client: TokenHub) -> None:
         self.completions = _Completions(client)
+
+
+class _Models:
+    """``client.models``: ``GET {root}/v1/models``."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: TokenHub) -> None:
+        self._client = client
+
+    def list(self, **options: Any) -> APIObject:
+        """The models the gateway serves: ``{"object": "list", "data": [{"id", "owned_by", ...}]}``."""
+        return self._client._call("openai", "/v1/models", None, options, _OPENAI_STREAM)
+
+    def retrieve(self, model: str, **options: Any) -> APIObject:
+        """One model's entry; NotFoundError when the gateway does not serve it."""
+        from urllib.parse import quote
+
+        return self._client._call("openai", "/v1/models/" + quote(model, safe=""), None, options, _OPENAI_STREAM)
 
 
 # ---------------------------------------------------------------------------
@@ -1975,7 +2006,7 @@ class _Messages:
         ``ping`` and event types this module does not know are passed through.
         """
         body = {"model": model, "max_tokens": max_tokens, "messages": messages}
-        return self._client._post("anthropic", "/v1/messages", body, params, _ANTHROPIC_STREAM)
+        return self._client._call("anthropic", "/v1/messages", body, params, _ANTHROPIC_STREAM)
 
     def stream(self, *, model: str, max_tokens: int, messages: list[Any], **params: Any) -> Stream:
         """``create(stream=True)``, for ``with ... as stream:``, as in the Anthropic SDK::
@@ -2430,3 +2461,267 @@ class ToolRunner:
         except Exception as exc:  # the model hears of it and may try again
             return call_id, "Error: %s raised %s: %s" % (name, type(exc).__name__, exc), True
         return call_id, result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str), False
+
+
+# ---------------------------------------------------------------------------
+# Command line: python3 tokenhub.py chat "..." | models
+# ---------------------------------------------------------------------------
+
+_DEFAULT_MODEL = "deepseek-v4-flash"  # current, fast, thinks by default (PROTOCOL.md)
+_DEFAULT_ANTHROPIC_MAX_TOKENS = 4096  # the Anthropic protocol requires max_tokens
+
+#: Seed 000's model table (id, vendor), for ``tokenhub models`` when the gateway cannot be asked.
+_DOCUMENTED_MODELS = (
+    ("deepseek-v4-flash-202605", "deepseek"), ("deepseek-v4-pro-202606", "deepseek"),
+    ("deepseek-v4-flash", "deepseek"), ("deepseek-v4-pro", "deepseek"), ("deepseek-v3.2", "deepseek"),
+    ("glm-5.1", "zhipu"), ("glm-5v-turbo", "zhipu"), ("glm-5-turbo", "zhipu"), ("glm-5", "zhipu"),
+    ("kimi-k2.6", "moonshot"), ("kimi-k2.5", "moonshot"),
+    ("minimax-m3", "minimax"), ("minimax-m2.7", "minimax"), ("minimax-m2.5", "minimax"),
+    ("hy-mt2-plus", "tencent"),
+)
+
+
+class _UsageError(Exception):
+    """A command-line mistake or missing setting: exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``tokenhub`` command (``python3 tokenhub.py``, ``python3 -m tokenhub``):
+    ``chat`` and ``models``; ``--help`` on each. Returns the exit status: 0 ok,
+    1 an API error, 2 a usage error, 130 interrupted."""
+    parser = _cli_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        sys.stdout.write("\n")  # what was printed stays; the stream was closed on the way out
+        sys.stdout.flush()
+        return 130
+    except _UsageError as error:
+        print("tokenhub: %s" % error, file=sys.stderr)
+        return 2
+    except APIError as error:
+        print("tokenhub: %s" % error, file=sys.stderr)
+        return 1
+
+
+def _cli_parser() -> Any:
+    import argparse
+
+    shared = argparse.ArgumentParser(add_help=False)
+    where = shared.add_argument_group("connection (the key comes from TOKENHUB_API_KEY)")
+    where.add_argument("--base-url", help="the gateway's root URL (default: the region's, or TOKENHUB_BASE_URL)")
+    where.add_argument("--region", help="singapore (default), guangzhou or store; or TOKENHUB_REGION")
+    where.add_argument("--timeout", type=float, metavar="SECONDS", help="read timeout per request (default 600)")
+    shared.add_argument("-v", "--verbose", action="store_true", help="print usage (tokens in / out / reasoning) to stderr")
+
+    parser = argparse.ArgumentParser(
+        prog="tokenhub", description="Talk to Tencent Cloud TokenHub from the shell.",
+        epilog='examples:\n  tokenhub chat "Explain CAP in 3 bullets"\n  tokenhub models',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="tokenhub " + __version__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    chat = commands.add_parser(
+        "chat", parents=[shared], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="ask a model; streams the answer to stdout",
+        description="Ask a model and stream its answer to stdout. With no prompt and a terminal, "
+        "chat interactively (history kept; /exit or Ctrl-D to leave). The prompt is read from "
+        "stdin when it is '-', or absent with stdin not a terminal.",
+        epilog='examples:\n  tokenhub chat "Hello"\n  git diff | tokenhub chat -s "Review this diff" --no-stream\n'
+        '  tokenhub chat -m glm-5 --show-reasoning "Why is the sky blue?"\n'
+        '  tokenhub chat --json "Hi" | python3 -m json.tool',
+    )
+    chat.add_argument("prompt", nargs="?", help="what to ask ('-' reads stdin)")
+    chat.add_argument("-m", "--model", default=os.environ.get("TOKENHUB_MODEL") or _DEFAULT_MODEL,
+                      help="model id (default %s, or TOKENHUB_MODEL)" % _DEFAULT_MODEL)
+    chat.add_argument("-s", "--system", help="a system prompt")
+    chat.add_argument("--protocol", choices=("openai", "anthropic"), default="openai",
+                      help="which TokenHub protocol to speak (default openai)")
+    chat.add_argument("--no-stream", dest="stream", action="store_false", help="wait for the whole answer")
+    chat.add_argument("--json", action="store_true", help="print the final reply object as JSON, for scripts")
+    chat.add_argument("-t", "--temperature", type=float, help="sampling temperature, 0 to 2")
+    chat.add_argument("--max-tokens", type=int, help="the reply's token budget (reasoning included)")
+    chat.add_argument("--thinking", choices=("on", "off"), help="turn the model's thinking on or off")
+    chat.add_argument("--reasoning-effort", choices=("low", "medium", "high"), help="how hard a thinking model thinks")
+    chat.add_argument("--show-reasoning", action="store_true", help="print the reasoning to stderr (dimmed on a terminal)")
+    chat.set_defaults(run=_cli_chat)
+
+    models = commands.add_parser(
+        "models", parents=[shared], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="list the models", description="List the gateway's models; if it cannot be asked, "
+        "the documented table (with a note on stderr).",
+        epilog="examples:\n  tokenhub models\n  tokenhub models --json",
+    )
+    models.add_argument("--json", action="store_true", help="print the list as JSON")
+    models.set_defaults(run=_cli_models)
+    return parser
+
+
+def _cli_client(args: Any) -> TokenHub:
+    try:
+        client = TokenHub(base_url=args.base_url, region=args.region,
+                          timeout=args.timeout if args.timeout is not None else 600.0)
+    except ValueError as error:
+        raise _UsageError(str(error)) from None
+    if not (client._api_key or client._auth_token):
+        client.close()
+        raise _UsageError("no API key: set the TOKENHUB_API_KEY environment variable "
+                          "(export TOKENHUB_API_KEY=...)")
+    return client
+
+
+def _cli_chat(args: Any) -> int:
+    prompt = args.prompt
+    if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
+        prompt = sys.stdin.read()
+        if not prompt.strip():
+            raise _UsageError("no prompt: give one as an argument, or on stdin")
+    with _cli_client(args) as client:
+        if prompt is None:
+            return _cli_interactive(client, args)
+        final = _cli_turn(client, args, [{"role": "user", "content": prompt}])
+        if args.json:
+            print(final.to_json())
+    return 0
+
+
+def _cli_interactive(client: TokenHub, args: Any) -> int:
+    """A multi-turn chat on a terminal; old reasoning is not sent back (seed 004)."""
+    print("tokenhub chat: %s over the %s protocol. /exit or Ctrl-D to leave." % (args.model, args.protocol),
+          file=sys.stderr)
+    history: list[Any] = []
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            print()
+            return 0
+        if line.strip() in ("/exit", "/quit"):
+            return 0
+        if line.strip():
+            history.append({"role": "user", "content": line})
+            history.append(assistant_message(_cli_turn(client, args, history)))
+
+
+def _cli_turn(client: TokenHub, args: Any, messages: list[Any]) -> APIObject:
+    """One request; prints the answer (and reasoning) unless --json; returns the final reply."""
+    started = time.monotonic()
+    params: dict[str, Any] = {"model": args.model}
+    for name, value in (("temperature", args.temperature), ("max_tokens", args.max_tokens),
+                        ("reasoning_effort", args.reasoning_effort)):
+        if value is not None:
+            params[name] = value
+    if args.thinking is not None:
+        params["thinking"] = {"type": "enabled" if args.thinking == "on" else "disabled"}
+    if args.protocol == "anthropic":
+        params.setdefault("max_tokens", _DEFAULT_ANTHROPIC_MAX_TOKENS)
+        if args.system:
+            params["system"] = args.system
+        api: Any = client.messages
+    else:
+        messages = ([{"role": "system", "content": args.system}] if args.system else []) + messages
+        api = client.chat.completions
+    printer = _Printer(quiet=args.json, show_reasoning=args.show_reasoning)
+    if args.stream:
+        with api.stream(messages=messages, **params) as stream:
+            for kind, piece in stream.deltas:
+                printer.write(kind, piece)
+            final = stream.until_done()
+    else:
+        final = api.create(messages=messages, **params)
+        for kind, piece in _final_pieces(final):
+            printer.write(kind, piece)
+    printer.end()
+    if args.verbose:
+        print("tokenhub: %s" % _usage_line(final, time.monotonic() - started), file=sys.stderr)
+    return final
+
+
+def _final_pieces(final: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """A finished reply's reasoning and text, as a stream would have delivered them."""
+    if "choices" in final:
+        message = (final.get("choices") or [{}])[0].get("message") or {}
+        yield "reasoning", message.get("reasoning_content") or ""
+        yield "text", message.get("content") or ""
+        return
+    for block in final.get("content") or ():
+        if block.get("type") == "thinking":
+            yield "reasoning", block.get("thinking") or ""
+        elif block.get("type") == "text":
+            yield "text", block.get("text") or ""
+
+
+class _Printer:
+    """Answer text to stdout as it comes; reasoning to stderr, dimmed on a terminal."""
+
+    def __init__(self, *, quiet: bool, show_reasoning: bool) -> None:
+        self.quiet = quiet
+        self.show_reasoning = show_reasoning
+        self.dim = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+        self.last = {"text": "", "reasoning": ""}  # the last piece of each, to end its line
+
+    def write(self, kind: str, piece: str) -> None:
+        if self.quiet or not piece:
+            return
+        if kind == "text":
+            if self.last["reasoning"] and not self.last["text"]:
+                self._end_reasoning()
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        elif self.show_reasoning:
+            sys.stderr.write("\x1b[2m%s\x1b[0m" % piece if self.dim else piece)
+            sys.stderr.flush()
+        self.last[kind] = piece
+
+    def _end_reasoning(self) -> None:
+        if self.show_reasoning and not self.last["reasoning"].endswith("\n"):
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.last["text"] and not self.last["text"].endswith("\n"):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        elif not self.last["text"] and self.last["reasoning"]:
+            self._end_reasoning()
+
+
+def _usage_line(final: Mapping[str, Any], seconds: float) -> str:
+    usage = final.get("usage") or {}
+    if "choices" in final:
+        details = usage.get("completion_tokens_details") or {}
+        counts = (usage.get("prompt_tokens"), usage.get("completion_tokens"), details.get("reasoning_tokens"))
+        finish = ((final.get("choices") or [{}])[0]).get("finish_reason")
+    else:
+        counts = (usage.get("input_tokens"), usage.get("output_tokens"), None)
+        finish = final.get("stop_reason")
+    shown = ["?" if count is None else str(count) for count in counts]
+    line = "%s: %s tokens in, %s out" % (final.get("model") or "?", shown[0], shown[1])
+    if counts[2] is not None:
+        line += " (%s reasoning)" % shown[2]
+    return line + ", finish %s, %.1f s" % (finish, seconds)
+
+
+def _cli_models(args: Any) -> int:
+    try:
+        with _cli_client(args) as client:
+            rows = [(m.get("id"), m.get("owned_by") or "") for m in client.models.list().get("data") or ()]
+    except (APIError, _UsageError) as error:
+        print("tokenhub: could not list the gateway's models (%s); the documented table follows" % error,
+              file=sys.stderr)
+        rows = list(_DOCUMENTED_MODELS)
+    if args.json:
+        print(json.dumps([{"id": model, "owned_by": owner} for model, owner in rows], indent=2))
+    else:
+        for model, owner in rows:
+            print("%-28s %s" % (model, owner))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
