@@ -11,7 +11,6 @@ import time
 import pytest
 
 from conftest import ENV_VARS, ROOT
-from mock_server import MockServer
 
 TOKENHUB = os.path.join(ROOT, "tokenhub.py")
 
