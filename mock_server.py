@@ -665,9 +665,9 @@ def _sample_string(schema: dict[str, Any], key: str, hint: list[str]) -> str:
 
 
 def _hint_words(text: str) -> list[str]:
-    """Capitalised words after the first: "weather in Beijing today?" -> ["Beijing"]."""
+    """Capitalised words after the first: "Should I go to Beijing?" -> ["Beijing"]."""
     words = re.findall(r"[A-Za-z][\w-]*", text)
-    return [w for w in words[1:] if w[0].isupper()]
+    return [w for w in words[1:] if w[0].isupper() and len(w) > 1]  # not "I"
 
 
 def _call_id(prefix: str, seed: str, index: int) -> str:

@@ -5,20 +5,13 @@
 A plain Python function becomes a tool (its JSON schema comes from the type
 hints, its descriptions from the docstring). run_tools calls the model, runs
 every tool it asks for, sends the results back, and repeats until the model
-answers. With TOKENHUB_API_KEY set it talks to TokenHub; without one it starts
-the offline mock server in this process.
+answers.
 """
 
-import os
-import sys
 from typing import Literal
 
-# Run from a checkout without installing: tokenhub.py sits one folder up.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from _connect import MODEL, connect, tokenhub
 
-import tokenhub  # noqa: E402
-
-MODEL = os.environ.get("TOKENHUB_MODEL", "deepseek-v4-flash")  # a thinking model
 QUESTION = "What's the weather and the local time in Beijing?"
 
 
@@ -74,21 +67,6 @@ def anthropic_protocol(client):
         if text:
             print("answer:", text)
 
-
-def main():
-    if os.environ.get("TOKENHUB_API_KEY"):
-        with tokenhub.TokenHub() as client:
-            openai_protocol(client)
-            anthropic_protocol(client)
-        return
-    from mock_server import MockServer
-
-    with MockServer() as server:
-        print("no TOKENHUB_API_KEY set: using the offline mock server at", server.url)
-        with tokenhub.TokenHub(api_key="mock-key", base_url=server.url) as client:
-            openai_protocol(client)
-            anthropic_protocol(client)
-
-
-if __name__ == "__main__":
-    main()
+with connect() as (client, _):
+    openai_protocol(client)
+    anthropic_protocol(client)
