@@ -399,9 +399,7 @@ class ServerSentEvent:
 
     __slots__ = ("event", "data", "id", "retry")
 
-    def __init__(
-        self, data: str = "", *, event: str = "message", id: str = "", retry: int | None = None
-    ) -> None:
+    def __init__(self, data: str = "", event: str = "message", id: str = "", retry: int | None = None) -> None:
         self.event = event
         self.data = data
         self.id = id
@@ -450,7 +448,7 @@ class SSEDecoder:
         self._skip_lf = False  # the previous feed ended in CR: a leading LF belongs to it
         self._started = False  # past the place where a BOM may stand
         self._event = ""
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._data_size = 0
         self._event_retry: int | None = None
 
@@ -473,47 +471,89 @@ class SSEDecoder:
             self._started = True
             if buf[:3] == _BOM:
                 buf = buf[3:]
-        lines = buf.splitlines(True)  # bytes split only on CR, LF and CRLF
-        if not lines:
-            self._tail = b""
+        if b"\r" in buf or self._data or self._event or self._event_retry is not None or len(buf) > self.max_line_size:
+            return self._take(buf)
+        # The common shape, in bulk: blocks ended by a blank line, each one "data: ..."
+        # line. The complete blocks are decoded at once (every line end is ASCII, so
+        # this decodes exactly as line by line would); any other block goes through
+        # the line loop, as does the unfinished block after the last blank line.
+        cut = buf.rfind(b"\n\n") + 2
+        events = []
+        if cut > 1:
+            last_id = self.last_event_id
+            blocks = buf[:cut].decode("utf-8", "replace").split("\n\n")
+            blocks.pop()  # the empty string after the final blank line
+            for block in blocks:
+                if block[:5] == "data:" and "\n" not in block:
+                    events.append(ServerSentEvent(block[6:] if block[5:6] == " " else block[5:], "message", last_id))
+                else:
+                    events += self._lines([line.encode() for line in block.split("\n")] + [b""])
+                    last_id = self.last_event_id
+        rest = buf[cut:] if cut > 1 else buf
+        if rest:
+            return events + self._take(rest)
+        self._tail = b""
+        return events
+
+    def _take(self, buf: bytes) -> list[ServerSentEvent]:
+        """Read the whole lines in ``buf``; keep what follows the last line end."""
+        end = max(buf.rfind(b"\n"), buf.rfind(b"\r"))
+        self._tail = buf[end + 1:]
+        if len(self._tail) > self.max_line_size:
+            raise SizeLimitError("an event-stream line exceeds %d bytes (max_line_size)" % self.max_line_size)
+        if end < 0:
             return []
-        if lines[-1][-1:] in (b"\n", b"\r"):
-            self._tail = b""
-            self._skip_lf = lines[-1][-1:] == b"\r"
-        else:
-            self._tail = lines.pop()
-            if len(self._tail) > self.max_line_size:
+        self._skip_lf = not self._tail and buf[end] == 13  # a final CR may be half a CRLF
+        lines = buf.splitlines()  # split only at CR, LF and CRLF: this is bytes
+        if self._tail:
+            lines.pop()
+        if len(buf) > self.max_line_size:  # only then can a whole line be too long
+            self._check_lines(lines)
+        return self._lines(lines)
+
+    def _lines(self, lines: list[bytes]) -> list[ServerSentEvent]:
+        """Interpret whole lines. The hot loop: "data:" and blank lines are handled
+        inline on local copies of the state (about half the time of a method per line)."""
+        events = []
+        data, size, name, retry = self._data, self._data_size, self._event, self._event_retry
+        limit = self.max_line_size
+        for line in lines:
+            if line[:5] == b"data:":
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                size += len(value) + 1
+                if size > limit:
+                    raise SizeLimitError("an event's data exceeds %d bytes (max_line_size)" % limit)
+                data.append(value)
+            elif not line:  # dispatch; a block without data dispatches nothing
+                if data:
+                    # Decoded once, joined: a line end is ASCII, so this decodes exactly
+                    # as decoding each line would.
+                    text = (data[0] if len(data) == 1 else b"\n".join(data)).decode("utf-8", "replace")
+                    events.append(ServerSentEvent(text, name or "message", self.last_event_id, retry))
+                    data = []
+                name, retry, size = "", None, 0
+            else:
+                self._data, self._data_size, self._event, self._event_retry = data, size, name, retry
+                self._field(line)
+                data, size, name, retry = self._data, self._data_size, self._event, self._event_retry
+        self._data, self._data_size, self._event, self._event_retry = data, size, name, retry
+        return events
+
+    def _check_lines(self, lines: list[bytes]) -> None:
+        for line in lines:
+            if len(line) > self.max_line_size:
                 raise SizeLimitError(
                     "an event-stream line exceeds %d bytes (max_line_size)" % self.max_line_size
                 )
-        events = []
-        for line in lines:
-            event = self._line(line.rstrip(b"\r\n"))
-            if event is not None:
-                events.append(event)
-        return events
 
-    def _line(self, line: bytes) -> ServerSentEvent | None:
-        """Interpret one line; return an event when the line dispatches one."""
-        if not line:
-            return self._dispatch()
-        if len(line) > self.max_line_size:
-            raise SizeLimitError(
-                "an event-stream line exceeds %d bytes (max_line_size)" % self.max_line_size
-            )
+    def _field(self, line: bytes) -> None:
+        """A line that is neither data nor blank: a comment, event, id or retry."""
         name, colon, value = line.partition(b":")
         if colon and not name:
-            return None  # a comment
+            return  # a comment
         if value[:1] == b" ":
             value = value[1:]
-        if name == b"data":
-            self._data_size += len(value) + 1
-            if self._data_size > self.max_line_size:
-                raise SizeLimitError(
-                    "an event's data exceeds %d bytes (max_line_size)" % self.max_line_size
-                )
-            self._data.append(value.decode("utf-8", "replace"))
-        elif name == b"event":
+        if name == b"event":
             self._event = value.decode("utf-8", "replace")
         elif name == b"id":
             if b"\0" not in value:
@@ -521,23 +561,10 @@ class SSEDecoder:
         elif name == b"retry":
             if value.isdigit():  # ASCII digits only, as the spec asks
                 self.retry = self._event_retry = int(value)
-        return None  # other field names are ignored, as the spec asks
-
-    def _dispatch(self) -> ServerSentEvent | None:
-        """End the current block: the event it built, or None when it had no data."""
-        event = None
-        if self._data:
-            event = ServerSentEvent(
-                "\n".join(self._data),
-                event=self._event or "message",
-                id=self.last_event_id,
-                retry=self._event_retry,
-            )
-        self._event = ""
-        self._data = []
-        self._data_size = 0
-        self._event_retry = None
-        return event
+        elif name == b"data":  # "data" with no colon: an empty data line
+            self._data.append(b"")
+            self._data_size += 1
+        # other field names are ignored, as the spec asks
 
 
 def iter_sse(
