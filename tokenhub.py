@@ -72,11 +72,12 @@ __all__ = [
     "SizeLimitError",
 ]
 
-import json
 import os
-import re  # already loaded by json; costs nothing
 import sys
 import time
+
+# json (which brings re and enum) is imported where it is used: it would cost more
+# than the rest of this module's import (see bench/import_time.py).
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # names for annotations only; keeps `typing` off the import path
@@ -85,7 +86,7 @@ if TYPE_CHECKING:  # names for annotations only; keeps `typing` off the import p
     from collections.abc import Callable, Iterator, Mapping
     from typing import Any, BinaryIO, Tuple
 
-    _Step = Callable[["ServerSentEvent"], Tuple[Any, bool]]
+    _Step = Callable[["ServerSentEvent", Callable[[str], Any]], Tuple[Any, bool]]
     _Fold = Callable[[Any, Any], Any]
 
 #: Region name -> (primary root, backup root...). The OpenAI protocol lives at
@@ -298,20 +299,24 @@ def _server_message(body: Any) -> str:
         for key in ("message", "detail", "msg"):
             if body.get(key):
                 return str(body[key])
+        import json
+
         return _excerpt(json.dumps(body, ensure_ascii=False))
     if isinstance(body, (bytes, str)) and body:
         return _excerpt(_readable(body))
     return "(empty body)"
 
 
-_HTML = re.compile(r"<(?:!doctype|html|head|body|title|h1|p|div)\b", re.IGNORECASE)
+_HTML = r"(?i)<(?:!doctype|html|head|body|title|h1|p|div)\b"
 
 
 def _readable(text: str | bytes) -> str:
     """Text as a person would read it: an HTML error page (a proxy's 502) loses its markup."""
+    import re
+
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    if not _HTML.search(text):
+    if not re.search(_HTML, text):
         return text
     import html
 
@@ -355,6 +360,8 @@ class APIObject(dict):
         return sorted(set(dir(type(self))) | {k for k in self if isinstance(k, str)})
 
     def __repr__(self) -> str:
+        import json
+
         kind = self.get("object") or self.get("type")
         text = _excerpt(json.dumps(self, ensure_ascii=False), 160)
         return "<%s %s>" % (kind, text) if isinstance(kind, str) else text
@@ -365,6 +372,8 @@ class APIObject(dict):
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The object as JSON text."""
+        import json
+
         return json.dumps(self, ensure_ascii=False, indent=indent)
 
     model_dump = to_dict  # the official SDKs' (pydantic) spellings
@@ -380,13 +389,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _decoder() -> Callable[[str], Any]:
+    """A JSON parser whose objects are APIObjects. Build one per stream and reuse it:
+    json.loads(..., object_hook=...) builds a decoder per call, which costs more
+    than parsing a stream chunk."""
+    import json
+
+    return json.JSONDecoder(object_pairs_hook=APIObject).decode
+
+
 def _loads(text: str | bytes) -> Any:
     """Parse JSON into APIObjects; invalid UTF-8 in bytes becomes U+FFFD, not an error."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
         if text[:1] == "\ufeff":
             text = text[1:]
-    return json.loads(text, object_hook=APIObject)
+    return _decoder()(text)
 
 
 # ---------------------------------------------------------------------------
@@ -407,6 +425,8 @@ class ServerSentEvent:
 
     def json(self) -> Any:
         """The data parsed as JSON."""
+        import json
+
         return json.loads(self.data)
 
     def __eq__(self, other: object) -> bool:
@@ -1011,9 +1031,16 @@ class _Reply:
 
 class _Dialect:
     """What a stream needs from its protocol: read an SSE event into an item, fold
-    items into a snapshot, finish it, and find the text pieces in an item."""
+    items into a snapshot, finish it, and find the text pieces in an item.
 
-    __slots__ = ("step", "fold", "final", "pieces", "text")
+    ``plain(item)`` is ``(key, text)`` for an item that only adds text to one field
+    (most of a stream), else None; ``with_text(item, text)`` is that item carrying
+    other text. A run of plain items with one key folds as its last item carrying
+    the run's joined text: the same snapshot, without re-copying a growing string
+    at every piece.
+    """
+
+    __slots__ = ("step", "fold", "final", "pieces", "text", "plain", "with_text")
 
     def __init__(
         self,
@@ -1022,12 +1049,16 @@ class _Dialect:
         final: Callable[[Any], APIObject],
         pieces: Callable[[Any], Iterator[tuple[str, str]]],
         text: Callable[[Any], str],
+        plain: Callable[[Any], Any],
+        with_text: Callable[[Any, str], Any],
     ) -> None:
         self.step = step
         self.fold = fold
         self.final = final
         self.pieces = pieces
         self.text = text
+        self.plain = plain
+        self.with_text = with_text
 
 
 class Stream:
@@ -1056,6 +1087,9 @@ class Stream:
         self._reply = reply
         self._dialect = dialect
         self._snapshot: APIObject | None = None
+        self._run: list[str] = []  # the text of plain items not folded yet
+        self._run_key: Any = None
+        self._run_item: Any = None
         self._max_line_size = max_line_size
         self._items = self._iterate()
 
@@ -1079,6 +1113,7 @@ class Stream:
     def snapshot(self) -> APIObject | None:
         """The items read so far, accumulated (:func:`accumulate_chunk` or
         :func:`accumulate_event`); None before the first."""
+        self._fold_run()
         return self._snapshot
 
     @property
@@ -1104,7 +1139,7 @@ class Stream:
         """Read the stream to its end; the finished object (as a non-streamed call's)."""
         for _ in self:
             pass
-        return self._dialect.final(self._snapshot)
+        return self._dialect.final(self.snapshot)
 
     def get_final_completion(self) -> APIObject:
         """The finished ``chat.completion`` (OpenAI protocol), reading what is left."""
@@ -1122,7 +1157,7 @@ class Stream:
         reply = self._reply
         timeout = reply.budget.timeout
         decoder = SSEDecoder(max_line_size=self._max_line_size)
-        step, fold = self._dialect.step, self._dialect.fold
+        step, add, decode = self._dialect.step, self._add, _decoder()
         reusable = False
         try:
             waiting_since = time.monotonic()
@@ -1132,9 +1167,9 @@ class Stream:
                     break
                 events = decoder.feed(chunk)
                 for sse in events:
-                    item, done = step(sse)
+                    item, done = step(sse, decode)
                     if item is not None:
-                        self._snapshot = fold(self._snapshot, item)
+                        add(item)
                         self.received += 1
                         yield item
                     if done:
@@ -1148,10 +1183,29 @@ class Stream:
                 received=self.received,
             )
         except APIError as error:
-            error.snapshot = self._dialect.final(self._snapshot)
+            error.snapshot = self._dialect.final(self.snapshot)
             raise
         finally:
             reply.finish(reusable)
+
+    def _add(self, item: Any) -> None:
+        """Fold an item into the snapshot (plain text pieces in runs, see _Dialect)."""
+        plain = self._dialect.plain(item)
+        if plain is None:
+            self._fold_run()
+            self._snapshot = self._dialect.fold(self._snapshot, item)
+            return
+        key, text = plain
+        if self._run and key != self._run_key:
+            self._fold_run()
+        self._run.append(text)
+        self._run_key, self._run_item = key, item
+
+    def _fold_run(self) -> None:
+        if self._run:
+            item = self._dialect.with_text(self._run_item, "".join(self._run))
+            self._run = []
+            self._snapshot = self._dialect.fold(self._snapshot, item)
 
     def _wait(self, timeout: Timeout, waiting_since: float) -> tuple[float | None, str]:
         """How long the next read may wait, and which limit that is."""
@@ -1376,6 +1430,8 @@ class TokenHub:
         max_retries = _check_retries(params.pop("max_retries", self.max_retries))
         payload = None
         if body is not None:
+            import json
+
             body.update(params)
             body.update(extra_body or {})
             try:
@@ -1567,10 +1623,10 @@ class Anthropic(TokenHub):
 # ---------------------------------------------------------------------------
 
 
-def _event_json(sse: ServerSentEvent, protocol: str) -> APIObject:
+def _event_json(sse: ServerSentEvent, protocol: str, decode: Callable[[str], Any]) -> APIObject:
     """An event's data as a JSON object, or a StreamError quoting it."""
     try:
-        obj = _loads(sse.data)
+        obj = decode(sse.data)
     except ValueError:
         raise StreamError(
             "invalid JSON in %s stream event %r: %s" % (protocol, sse.event, _excerpt(sse.data, 200))
@@ -1583,14 +1639,14 @@ def _event_json(sse: ServerSentEvent, protocol: str) -> APIObject:
     return obj
 
 
-def _openai_step(sse: ServerSentEvent) -> tuple[APIObject | None, bool]:
+def _openai_step(sse: ServerSentEvent, decode: Callable[[str], Any]) -> tuple[APIObject | None, bool]:
     """One SSE event of a chat completion stream -> (chunk or None, finished)."""
     data = sse.data
     if data[:6] == "[DONE]":
         return None, True
     if not data or data.isspace():  # an empty keep-alive event carries nothing (no copy made)
         return None, False
-    chunk = _event_json(sse, "OpenAI")
+    chunk = _event_json(sse, "OpenAI", decode)
     if chunk.get("error") is not None or sse.event == "error":
         raise _stream_error(chunk, {})
     return chunk, False
@@ -1609,15 +1665,19 @@ def accumulate_chunk(snapshot: APIObject | None, chunk: Mapping[str, Any]) -> AP
     """
     if snapshot is None:
         snapshot = APIObject(object="chat.completion", choices=[])
-    for key, value in chunk.items():
-        if key == "choices":
-            for piece in value or ():
-                _merge_choice(snapshot["choices"], piece)
-        elif key == "usage":
-            if value is not None:  # null in every chunk but the usage one
-                snapshot["usage"] = value
-        elif key != "object":
-            snapshot[key] = value
+    # The top-level fields in one C-speed update, then what it must not overwrite put
+    # back: the gathered choices, the object type, and a usage a null one would hide.
+    choices, usage = snapshot["choices"], snapshot.get("usage")
+    snapshot.update(chunk)
+    snapshot["object"] = "chat.completion"
+    snapshot["choices"] = choices
+    if snapshot.get("usage") is None:  # null in every chunk but the usage one
+        if usage is None:
+            snapshot.pop("usage", None)
+        else:
+            snapshot["usage"] = usage
+    for piece in chunk.get("choices") or ():
+        _merge_choice(choices, piece)
     return snapshot
 
 
@@ -1672,19 +1732,34 @@ def _new_choice(index: Any) -> APIObject:
     return APIObject(index=index, message=APIObject(role="assistant", content=None), finish_reason=None, logprobs=None)
 
 
+_CHOICE_FIELDS = frozenset(("index", "delta", "finish_reason", "logprobs"))
+
+
 def _merge_choice(choices: list[Any], piece: Mapping[str, Any]) -> None:
     index = piece.get("index", 0)
-    choice = _by_index(choices, index, lambda: _new_choice(index))
-    for key, value in piece.items():
-        if key == "delta":
-            _merge_delta(choice["message"], value or {})
-        elif key == "logprobs":
-            _merge_logprobs(choice, value)
-        elif key != "index" and (value is not None or key not in choice):
-            choice[key] = value
+    for choice in choices:
+        if choice["index"] == index:
+            break
+    else:
+        choice = _new_choice(index)
+        choices.append(choice)
+    delta = piece.get("delta")
+    if delta:
+        _merge_delta(choice["message"], delta)
+    if piece.get("finish_reason") is not None:
+        choice["finish_reason"] = piece["finish_reason"]
+    if piece.get("logprobs") is not None:
+        _merge_logprobs(choice, piece["logprobs"])
+    for key in piece.keys() - _CHOICE_FIELDS:  # fields this module does not know: kept
+        if piece[key] is not None or key not in choice:
+            choice[key] = piece[key]
 
 
 def _merge_delta(message: APIObject, delta: Mapping[str, Any]) -> None:
+    if len(delta) == 1 and "content" in delta:  # most chunks: one more piece of the answer
+        if delta["content"]:
+            _append(message, "content", delta["content"])
+        return
     for key, value in delta.items():
         if key == "tool_calls":
             calls = message.setdefault("tool_calls", [])
@@ -1770,7 +1845,32 @@ def _completion_text(completion: Mapping[str, Any]) -> str:
     return (choices[0].get("message") or {}).get("content") or ""
 
 
-_OPENAI_STREAM = _Dialect(_openai_step, accumulate_chunk, final_completion, _openai_pieces, _completion_text)
+# A chunk whose only news is more "content" for one choice: these top-level fields
+# (later chunks repeat them) and no others, so that folding the last of a run is exact.
+_PLAIN_CHUNK_FIELDS = frozenset(("id", "object", "created", "model", "choices", "usage", "system_fingerprint"))
+
+
+def _openai_plain(chunk: Mapping[str, Any]) -> tuple[Any, str] | None:
+    choices = chunk.get("choices")
+    if not choices or len(choices) != 1 or chunk.get("usage") is not None or not chunk.keys() <= _PLAIN_CHUNK_FIELDS:
+        return None
+    choice = choices[0]
+    delta = choice.get("delta")
+    if not delta or len(delta) != 1 or choice.get("finish_reason") is not None or choice.get("logprobs") is not None:
+        return None
+    text = delta.get("content")
+    if type(text) is not str or not choice.keys() <= _CHOICE_FIELDS:
+        return None
+    return choice.get("index", 0), text
+
+
+def _openai_with_text(chunk: Mapping[str, Any], text: str) -> APIObject:
+    choice = chunk["choices"][0]
+    return APIObject(chunk, choices=[APIObject(choice, delta=APIObject(content=text))])
+
+
+_OPENAI_STREAM = _Dialect(_openai_step, accumulate_chunk, final_completion, _openai_pieces, _completion_text,
+                          _openai_plain, _openai_with_text)
 
 
 class _Completions:
@@ -1859,11 +1959,11 @@ class _Models:
 # ---------------------------------------------------------------------------
 
 
-def _anthropic_step(sse: ServerSentEvent) -> tuple[APIObject | None, bool]:
+def _anthropic_step(sse: ServerSentEvent, decode: Callable[[str], Any]) -> tuple[APIObject | None, bool]:
     """One SSE event of a message stream -> (event object, finished at message_stop)."""
     if not sse.data or sse.data.isspace():
         return None, False
-    event = _event_json(sse, "Anthropic")
+    event = _event_json(sse, "Anthropic", decode)
     if "type" not in event:  # name it by its SSE event type, so nothing arrives untyped
         event["type"] = sse.event
     kind = event["type"]
@@ -1969,7 +2069,7 @@ def _close_block(block: APIObject) -> None:
         return
     text = block["partial_json"]
     try:
-        value = json.loads(text, object_hook=APIObject) if text.strip() else APIObject()
+        value = _loads(text) if text.strip() else APIObject()
     except ValueError:
         return
     if isinstance(value, dict):
@@ -2011,7 +2111,29 @@ def _message_text(message: Mapping[str, Any]) -> str:
     return "".join(b.get("text") or "" for b in message.get("content") or () if b.get("type") == "text")
 
 
-_ANTHROPIC_STREAM = _Dialect(_anthropic_step, accumulate_event, final_message, _anthropic_pieces, _message_text)
+def _anthropic_plain(event: Mapping[str, Any]) -> tuple[Any, str] | None:
+    """A text or thinking delta (and nothing else) for one block."""
+    if event.get("type") != "content_block_delta" or len(event) != 3:
+        return None
+    delta = event.get("delta")
+    if not isinstance(delta, dict) or len(delta) != 2:
+        return None
+    kind = delta.get("type")
+    field = _ANTHROPIC_PIECES.get(kind, (None, None))[1]
+    text = delta.get(field) if field else None
+    if type(text) is not str:
+        return None
+    return (event.get("index"), kind), text
+
+
+def _anthropic_with_text(event: Mapping[str, Any], text: str) -> APIObject:
+    delta = event["delta"]
+    field = _ANTHROPIC_PIECES[delta["type"]][1]
+    return APIObject(event, delta=APIObject(delta, **{field: text}))
+
+
+_ANTHROPIC_STREAM = _Dialect(_anthropic_step, accumulate_event, final_message, _anthropic_pieces, _message_text,
+                             _anthropic_plain, _anthropic_with_text)
 
 
 class _Messages:
@@ -2231,15 +2353,18 @@ def _union_schema(options: list[dict[str, Any]]) -> dict[str, Any]:
     return {"anyOf": options}
 
 
-_DOC_GOOGLE = re.compile(r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments):$")
-_DOC_OTHER = re.compile(r"^(Returns?|Yields?|Raises?|Examples?|Notes?|See Also|Attributes|Warnings?):$")
-_DOC_ITEM = re.compile(r"^\**(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")  # "city (str): ..." or "city: ..."
-_DOC_REST = re.compile(r"^:param\s+(?:[^:]*\s)?(\w+)\s*:\s*(.*)$")  # ":param str city: ..."
+# Docstring patterns (used with re's own cache, so that re is imported only by @tool).
+_DOC_GOOGLE = r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments):$"
+_DOC_OTHER = r"^(Returns?|Yields?|Raises?|Examples?|Notes?|See Also|Attributes|Warnings?):$"
+_DOC_ITEM = r"^\**(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$"  # "city (str): ..." or "city: ..."
+_DOC_REST = r"^:param\s+(?:[^:]*\s)?(\w+)\s*:\s*(.*)$"  # ":param str city: ..."
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     """(the text before any section, {parameter: its description}) of a docstring
     in Google (``Args:``), NumPy (``Parameters`` underlined) or reST (``:param``) style."""
+    import re
+
     lines = doc.splitlines()
     notes: dict[str, str] = {}
     end = len(lines)  # where the description stops
@@ -2247,14 +2372,14 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     while index < len(lines):
         stripped = lines[index].strip()
         underlined = index + 1 < len(lines) and _is_rule(lines[index + 1])
-        if _DOC_GOOGLE.match(stripped):
+        if re.match(_DOC_GOOGLE, stripped):
             end, index = min(end, index), _google_section(lines, index + 1, notes)
         elif stripped in ("Parameters", "Other Parameters") and underlined:
             end, index = min(end, index), _numpy_section(lines, index + 2, notes)
         elif stripped.startswith(":"):
             end, index = min(end, index), _rest_field(lines, index, notes)
         else:
-            if underlined or _DOC_OTHER.match(stripped):
+            if underlined or re.match(_DOC_OTHER, stripped):
                 end = min(end, index)
             index += 1
     return " ".join(" ".join(lines[:end]).split()), notes
@@ -2271,6 +2396,8 @@ def _indent(line: str) -> int:
 
 def _google_section(lines: list[str], index: int, notes: dict[str, str]) -> int:
     """Read "name (type): text" items and their indented continuations; return where it ends."""
+    import re
+
     item_indent, current = None, None
     while index < len(lines):
         line = lines[index]
@@ -2278,7 +2405,7 @@ def _google_section(lines: list[str], index: int, notes: dict[str, str]) -> int:
             if _indent(line) == 0:
                 break
             item_indent = _indent(line) if item_indent is None else item_indent
-            item = _DOC_ITEM.match(line.strip()) if _indent(line) <= item_indent else None
+            item = re.match(_DOC_ITEM, line.strip()) if _indent(line) <= item_indent else None
             if item:
                 current = item.group(1)
                 notes[current] = item.group(2).strip()
@@ -2306,7 +2433,9 @@ def _numpy_section(lines: list[str], index: int, notes: dict[str, str]) -> int:
 
 def _rest_field(lines: list[str], index: int, notes: dict[str, str]) -> int:
     """Read one ":param name: text" field and its indented continuation lines."""
-    item = _DOC_REST.match(lines[index].strip())
+    import re
+
+    item = re.match(_DOC_REST, lines[index].strip())
     name = item.group(1) if item else None
     if name is not None:
         notes[name] = item.group(2).strip()
@@ -2345,7 +2474,7 @@ def assistant_message(reply: Mapping[str, Any], *, keep_reasoning: bool = False)
 def _arguments(text: Any) -> tuple[Any, str | None]:
     """(the arguments object, or None and what is wrong with the model's JSON)."""
     try:
-        value = json.loads(text or "{}", object_hook=APIObject)
+        value = _loads(text or "{}")
     except (TypeError, ValueError) as exc:
         return None, "the arguments are not valid JSON (%s): %s" % (exc, _excerpt(str(text), 200))
     if not isinstance(value, dict):
@@ -2487,7 +2616,11 @@ class ToolRunner:
             result = found.run(arguments)
         except Exception as exc:  # the model hears of it and may try again
             return call_id, "Error: %s raised %s: %s" % (name, type(exc).__name__, exc), True
-        return call_id, result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str), False
+        if not isinstance(result, str):
+            import json
+
+            result = json.dumps(result, ensure_ascii=False, default=str)
+        return call_id, result, False
 
 
 # ---------------------------------------------------------------------------
@@ -2743,6 +2876,8 @@ def _cli_models(args: Any) -> int:
               file=sys.stderr)
         rows = list(_DOCUMENTED_MODELS)
     if args.json:
+        import json
+
         print(json.dumps([{"id": model, "owned_by": owner} for model, owner in rows], indent=2))
     else:
         for model, owner in rows:

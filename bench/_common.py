@@ -87,3 +87,24 @@ def _short(value):
 def target(text, met):
     """One line of the targets summary."""
     print("  [%s] %s" % ("met" if met else "MISSED", text))
+
+
+class CannedServer:
+    """``with CannedServer(chunks) as url:``: bench/_server.py in its own process."""
+
+    def __init__(self, chunks):
+        import subprocess
+
+        self._proc = subprocess.Popen(
+            [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_server.py"), str(chunks)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        self.url = "http://127.0.0.1:%s" % self._proc.stdout.readline().strip()
+
+    def __enter__(self):
+        return self.url
+
+    def __exit__(self, *exc):
+        self._proc.stdin.close()
+        self._proc.wait(30)
+        self._proc.stdout.close()

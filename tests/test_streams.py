@@ -291,3 +291,19 @@ def test_tool_input_that_never_parses_is_kept_as_text():
 def test_events_without_message_start_are_still_kept():
     message = fold_events([{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}}])
     assert message.type == "message" and message.content == [{"type": "text", "text": "hi"}]
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_the_snapshot_is_exact_at_every_step(client, anthropic, protocol):
+    """Runs of plain text pieces are folded together; the snapshot never lags behind."""
+    if protocol == "openai":
+        stream = client.chat.completions.create(model="glm-5", messages=HELLO, stream=True)
+        fold, final = accumulate_chunk, final_completion
+    else:
+        stream = anthropic.messages.create(model="glm-5", max_tokens=500, messages=HELLO, stream=True)
+        fold, final = accumulate_event, final_message
+    mine = None
+    for item in stream:
+        mine = fold(mine, copy.deepcopy(item))
+        assert final(copy.deepcopy(stream.snapshot)) == final(copy.deepcopy(mine))
+    assert stream.until_done() == final(mine)
