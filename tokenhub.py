@@ -113,6 +113,7 @@ _MAX_ERROR_BODY = 1024 * 1024  # what an error response may contribute to the er
 _MAX_DRAIN = 64 * 1024  # bytes read after a stream's terminator to free the connection
 _DRAIN_WAIT = 0.5  # seconds those bytes may take before the connection is closed instead
 _READ_SIZE = 64 * 1024
+_RUN_LIMIT = 256  # plain text pieces a stream gathers before folding them into its snapshot
 
 # Retry policy: which statuses are worth another try, and how long to wait.
 _RETRY_STATUSES = frozenset({408, 409, 429})
@@ -1196,7 +1197,7 @@ class Stream:
             self._snapshot = self._dialect.fold(self._snapshot, item)
             return
         key, text = plain
-        if self._run and key != self._run_key:
+        if self._run and (key != self._run_key or len(self._run) >= _RUN_LIMIT):
             self._fold_run()
         self._run.append(text)
         self._run_key, self._run_item = key, item

@@ -307,3 +307,12 @@ def test_the_snapshot_is_exact_at_every_step(client, anthropic, protocol):
         mine = fold(mine, copy.deepcopy(item))
         assert final(copy.deepcopy(stream.snapshot)) == final(copy.deepcopy(mine))
     assert stream.until_done() == final(mine)
+
+
+def test_a_long_run_of_text_pieces_is_gathered_in_parts(client, mock):
+    mock.add(" ".join("w%d" % n for n in range(1000)))  # more pieces than one run holds
+    plain = client.chat.completions.create(model="m", messages=HELLO)
+    with client.chat.completions.stream(model="m", messages=HELLO) as stream:
+        assert sum(1 for _ in stream.text_stream) == 1000
+        final = stream.get_final_completion()
+    assert without_created(final) == without_created(plain)
