@@ -55,25 +55,10 @@ def _rates(count, started, first):
     return count / (time.perf_counter() - started), (first - started) * 1000
 
 
-def tokenhub_chunks(client):
+def consume(start):
+    """(chunks/s, ms to the first) of reading what ``start()`` returns (the request is timed too)."""
     started, first, count = time.perf_counter(), None, 0
-    for chunk in client.chat.completions.create(**REQUEST):
-        count += 1
-        first = first or time.perf_counter()
-    return _rates(count, started, first)
-
-
-def tokenhub_text(client):
-    started, first, count = time.perf_counter(), None, 0
-    for _ in client.chat.completions.create(**REQUEST).text_stream:
-        count += 1
-        first = first or time.perf_counter()
-    return _rates(count, started, first)
-
-
-def openai_chunks(client):
-    started, first, count = time.perf_counter(), None, 0
-    for chunk in client.chat.completions.create(**REQUEST):
+    for _ in start():
         count += 1
         first = first or time.perf_counter()
     return _rates(count, started, first)
@@ -90,13 +75,13 @@ def run():
 
         add("floor: socket + json.loads per chunk", lambda: floor(url))
         with tokenhub.TokenHub(api_key="bench", base_url=url, max_retries=0) as client:
-            add("tokenhub create(stream=True)", lambda: tokenhub_chunks(client))
-            add("tokenhub .text_stream", lambda: tokenhub_text(client))
+            add("tokenhub create(stream=True)", lambda: consume(lambda: client.chat.completions.create(**REQUEST)))
+            add("tokenhub .text_stream", lambda: consume(lambda: client.chat.completions.create(**REQUEST).text_stream))
         if installed("openai"):
             import openai
 
             with openai.OpenAI(api_key="bench", base_url=url + "/v1", max_retries=0) as client:
-                add("openai create(stream=True)", lambda: openai_chunks(client))
+                add("openai create(stream=True)", lambda: consume(lambda: client.chat.completions.create(**REQUEST)))
         else:
             table.skip("openai create(stream=True)", "skipped (not installed)")
     table.show(reference="tokenhub create(stream=True)")
