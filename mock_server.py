@@ -759,11 +759,12 @@ def _fragments(text: str, size: int = 8) -> list[str]:
 # Fixtures: a match, and the response (or fault) to serve
 # ---------------------------------------------------------------------------
 
-_FIXTURE_KEYS = ("name", "match", "response", "fault", "times")
-_MATCH_KEYS = ("model", "protocol", "path", "user", "system", "tools", "has_tool_result", "turn", "stream", "headers")
+_FIXTURE_KEYS = ("name", "match", "response", "fault", "times", "recorded")  # recorded: notes, not read
+_MATCH_KEYS = ("model", "protocol", "path", "user", "user_is", "system", "tools", "has_tool_result", "turn",
+               "stream", "headers")
 _RESPONSE_KEYS = ("text", "reasoning", "tool_calls", "finish_reason", "stop_reason", "usage", "raw")
 _CALL_KEYS = ("name", "arguments", "id")
-_RAW_KEYS = ("status", "headers", "body", "sse", "events")
+_RAW_KEYS = ("status", "headers", "body", "sse", "events", "offsets")
 _USAGE_NAMES = {
     "prompt_tokens": "prompt", "input_tokens": "prompt",
     "completion_tokens": "completion", "output_tokens": "completion",
@@ -805,6 +806,9 @@ def _match_rule(key: str, value: Any, where: str) -> Callable[[_Request], bool]:
         test = _pattern(value, where, exact=key in ("model", "path"))
         field = {"user": "user_text"}.get(key, key)
         return lambda req: test(getattr(req, field))
+    if key == "user_is":  # exactly this text: what a recording matches on
+        text = _typed(value, str, "the exact text of the last user message", where)
+        return lambda req: req.user_text == text
     if key == "protocol":
         if value not in ("openai", "anthropic"):
             raise ValueError("%s: expected \"openai\" or \"anthropic\", got %s" % (where, _shown(value)))
@@ -830,7 +834,7 @@ def _match_rule(key: str, value: Any, where: str) -> Callable[[_Request], bool]:
 class _Raw:
     """A reply replayed as written: status, headers, and a body or SSE events."""
 
-    __slots__ = ("status", "headers", "pieces", "stream")
+    __slots__ = ("status", "headers", "pieces", "stream", "offsets")
 
     def __init__(self, spec: Any, where: str) -> None:
         spec = _check_keys(spec, _RAW_KEYS, where)
@@ -845,22 +849,50 @@ class _Raw:
             raise ValueError("%s: expected one of 'body', 'sse' or 'events', got %s" % (where, " and ".join(bodies)))
         self.stream = bool(bodies) and bodies[0] != "body"
         self.pieces = self._pieces(spec, bodies[0] if bodies else None, where)
+        self.offsets = self._offsets(spec.get("offsets"), len(self.pieces), where)
         if not any(name.lower() == "content-type" for name, _ in self.headers):
             kind = "text/event-stream; charset=utf-8" if self.stream else "application/json"
             self.headers.append(("Content-Type", kind))
 
     @staticmethod
     def _pieces(spec: dict[str, Any], key: str | None, where: str) -> list[bytes]:
+        # Strings become their UTF-8 bytes; bytes that were not UTF-8 come back exactly
+        # from the lone surrogates a recording stores them as ("surrogateescape").
         if key is None:
             return []
         value = spec[key]
-        if key == "body":  # a string is sent as its UTF-8 bytes; any other JSON value, serialised
-            return [value.encode() if isinstance(value, str) else json.dumps(value).encode()]
+        if key == "body":  # any other JSON value is serialised
+            return [_to_bytes(value) if isinstance(value, str) else json.dumps(value).encode()]
         if key == "sse":  # one transcript, counted as events at each blank line
             text = _typed(value, str, "an SSE transcript string", where + ".sse")
-            return [event.encode() for event in re.findall(r"(?s).*?(?:\r\n\r\n|\n\n|\r\r)|.+", text)]
+            return [_to_bytes(event) for event in _split_events(text)]
         events = _typed(value, list, "a list of SSE event strings", where + ".events")
-        return [_typed(e, str, "an SSE event string", "%s.events[%d]" % (where, i)).encode() for i, e in enumerate(events)]
+        return [_to_bytes(_typed(e, str, "an SSE event string", "%s.events[%d]" % (where, i))) for i, e in enumerate(events)]
+
+    @staticmethod
+    def _offsets(value: Any, count: int, where: str) -> list[float] | None:
+        """Seconds from the reply's start at which each event was sent (for --realtime)."""
+        if value is None:
+            return None
+        if (not isinstance(value, list) or len(value) != count
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value)):
+            raise ValueError("%s.offsets: expected %d non-negative numbers of seconds, one per event, got %s"
+                             % (where, count, _shown(value)))
+        return [float(v) for v in value]
+
+
+def _split_events(text: Any) -> list[Any]:
+    """A transcript (str or bytes) cut after each blank line; the pieces join back exactly."""
+    pattern = r"(?s).*?(?:\r\n\r\n|\n\n|\r\r)|.+"
+    return re.findall(pattern.encode() if isinstance(text, bytes) else pattern, text)
+
+
+def _to_bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _to_text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
 
 
 class _Response:
@@ -1096,13 +1128,17 @@ class _Out:
     """A reply ready to send: status, headers, and its body as pieces (SSE events
     when ``stream``, sent chunked; otherwise one body with a Content-Length)."""
 
-    __slots__ = ("status", "headers", "pieces", "stream")
+    __slots__ = ("status", "headers", "pieces", "stream", "offsets")
 
-    def __init__(self, status: int, headers: list[tuple[str, str]], pieces: list[bytes], *, stream: bool) -> None:
+    def __init__(
+        self, status: int, headers: list[tuple[str, str]], pieces: list[bytes], *, stream: bool,
+        offsets: list[float] | None = None,
+    ) -> None:
         self.status = status
         self.headers = headers
         self.pieces = pieces
         self.stream = stream
+        self.offsets = offsets  # a recording's timing, kept with --realtime
 
 
 def _json_out(status: int, body: Any, headers: Iterable[tuple[str, str]] = ()) -> _Out:
@@ -1445,6 +1481,10 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 record = RecordedRequest(method, self.path, self._headers(), body, raw)
                 owner._record(record)
+                if owner._recorder is not None:
+                    status = self._proxy(owner._recorder, record, route, protocol)
+                    owner._log_request(method, self.path, status, record, None, time.monotonic() - started)
+                    return
                 out, fault = self._answer(record, route, path, protocol, problem, request_id)
         except _HTTPError as error:
             out = _error_out(protocol, error, request_id)
@@ -1476,6 +1516,72 @@ class _Handler(BaseHTTPRequestHandler):
             return out, fault
         except _HTTPError as error:
             return _error_out(protocol, error, request_id), fault
+
+    def _proxy(self, recorder: _Recorder, record: RecordedRequest, route: str, protocol: str) -> int:
+        """Pass a request to the upstream and its reply back, each piece the moment it
+        arrives; write the exchange as a fixture. Returns the status sent."""
+        import http.client
+
+        started = time.monotonic()
+        query = self.path[len(self.path.split("?", 1)[0]):]
+        conn = recorder.connect()
+        try:
+            conn.request(record.method, recorder.prefix + route + query, body=record.raw or None,
+                         headers=recorder.forwarded(record.headers))
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            status = 504 if isinstance(exc, socket.timeout) else 502
+            error = _HTTPError(status, "api_error", "the mock server could not reach its upstream %s: %s"
+                               % (recorder.origin, exc))
+            out = _error_out(protocol, error, "req_mock_upstream")
+            self._write(out, _Fault(), protocol)
+            if recorder.record_errors:
+                recorder.save(record, {"status": status, "headers": dict(out.headers), "body": _to_text(out.pieces[0])},
+                              time.monotonic() - started)
+            return status
+        try:
+            pieces, offsets, broken = self._relay(response, started)
+        finally:
+            conn.close()
+        if broken:
+            self.close_connection = True  # the upstream broke off: so does this reply
+        if (response.status < 400 and not broken) or recorder.record_errors:
+            raw: dict[str, Any] = {"status": response.status, "headers": recorder.kept(response.getheaders())}
+            if "text/event-stream" in (response.getheader("content-type") or ""):
+                raw.update(events=[_to_text(piece) for piece in pieces], offsets=offsets)
+            else:
+                raw["body"] = _to_text(b"".join(pieces))
+            recorder.save(record, raw, time.monotonic() - started)
+        return response.status
+
+    def _relay(self, response: Any, started: float) -> tuple[list[bytes], list[float], bool]:
+        """Forward the upstream's body as it arrives: (its events, their offsets, broken off)."""
+        import http.client
+
+        headers = [(name, value) for name, value in response.getheaders() if name.lower() not in _HOP_HEADERS]
+        self._write_head(response.status, headers + [("Transfer-Encoding", "chunked")])
+        events: list[bytes] = []
+        offsets: list[float] = []
+        pending = b""
+        try:
+            while True:
+                data = response.read1(65536)
+                if not data:
+                    break
+                self._write_chunk(data)  # forwarded the moment it arrives, never held back
+                parts = _split_events(pending + data)
+                pending = parts.pop() if parts and not parts[-1].endswith((b"\n\n", b"\r\r", b"\r\n\r\n")) else b""
+                now = round(time.monotonic() - started, 4)
+                events += parts
+                offsets += [now] * len(parts)
+        except (OSError, http.client.HTTPException):
+            return events + ([pending] if pending else []), offsets + ([0.0] if pending else []), True
+        if pending:  # a last event without its blank line: kept as it came
+            events.append(pending)
+            offsets.append(round(time.monotonic() - started, 4))
+        self.wfile.write(b"0\r\n\r\n")
+        return events, offsets, False
 
     def _protocol(self, route: str) -> str:
         if route.startswith("/v1/messages") or "x-api-key" in self.headers or "anthropic-version" in self.headers:
@@ -1569,7 +1675,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.owner._pause(fault.ttfb)
         if out.stream:
             self._write_head(out.status, out.headers + [("Transfer-Encoding", "chunked")])
-            if self._write_paced(list(out.pieces), fault, self._write_chunk, protocol, stream=True):
+            if self._write_paced(list(out.pieces), fault, self._write_chunk, protocol, stream=True, offsets=out.offsets):
                 self.wfile.write(b"0\r\n\r\n")
             else:
                 self.close_connection = True  # disconnect: the chunked body never ends
@@ -1591,10 +1697,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _write_paced(
-        self, pieces: list[bytes], fault: _Fault, write: Callable[[bytes], Any], protocol: str, *, stream: bool
+        self, pieces: list[bytes], fault: _Fault, write: Callable[[bytes], Any], protocol: str, *, stream: bool,
+        offsets: list[float] | None = None,
     ) -> bool:
-        """Write ``pieces`` with the fault's actions between them; False after a disconnect."""
+        """Write ``pieces`` with the fault's actions between them, at their recorded
+        ``offsets`` when given; False after a disconnect."""
         sent = 0
+        started = time.monotonic()
         while True:
             for action in fault.due(sent):
                 if action == "stall":
@@ -1614,6 +1723,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return True
             if sent and fault.drip:
                 self.server.owner._pause(fault.drip)
+            if offsets is not None and sent < len(offsets):
+                self.server.owner._pause(max(0.0, started + offsets[sent] - time.monotonic()))
             write(pieces.pop(0))
             sent += 1
 
@@ -1690,6 +1801,126 @@ class _Server(HTTPServer):
 
 
 # ---------------------------------------------------------------------------
+# Recording: pass requests to a real TokenHub, write each exchange as a fixture
+# ---------------------------------------------------------------------------
+
+#: Region names accepted as an upstream (PROTOCOL.md, "Hosts and auth").
+_REGION_ROOTS = {
+    "singapore": "https://tokenhub-intl.tencentcloudmaas.com",
+    "guangzhou": "https://tokenhub.tencentcloudmaas.com",
+    "store": "https://tokenhub.store/api",
+}
+# Never written to disk, whatever --redact-header adds.
+_SECRET_HEADERS = frozenset(("authorization", "x-api-key", "proxy-authorization", "cookie", "set-cookie"))
+# Hop-by-hop and framing headers: the proxy sets its own.
+_HOP_HEADERS = frozenset((
+    "host", "connection", "keep-alive", "proxy-connection", "te", "upgrade", "content-length",
+    "transfer-encoding", "accept-encoding",  # identity bodies, so that the bytes recorded are the bytes sent
+))
+# The reply headers a recording keeps.
+_KEPT_HEADERS = ("content-type", "x-request-id", "request-id", "retry-after", "retry-after-ms", "x-should-retry")
+
+
+class _Recorder:
+    """The upstream a recording server passes requests to, and the folder it writes."""
+
+    def __init__(self, upstream: str, directory: str, *, redact: Iterable[str] = (), record_errors: bool = False,
+                 timeout: float = 600.0) -> None:
+        from urllib.parse import urlsplit
+
+        root = _REGION_ROOTS.get(upstream.strip().lower(), upstream).rstrip("/")
+        parts = urlsplit(root)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("--record expects a TokenHub root URL or a region (%s), got %r"
+                             % (", ".join(_REGION_ROOTS), upstream))
+        self.scheme, self.host = parts.scheme, parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.prefix = parts.path  # tokenhub.store's /api
+        self.origin = "%s://%s:%d%s" % (self.scheme, self.host, self.port, self.prefix)
+        self.directory = directory
+        self.redact = _SECRET_HEADERS | {name.strip().lower() for name in redact}
+        self.record_errors = record_errors
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        os.makedirs(directory, exist_ok=True)
+        self._count = len([n for n in os.listdir(directory) if n.endswith(".json")])
+
+    def connect(self) -> Any:
+        import http.client
+
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def forwarded(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The client's request headers for the upstream: its auth passes through."""
+        return {name: value for name, value in headers.items() if name not in _HOP_HEADERS}
+
+    def kept(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """The reply headers worth replaying, none of them secret."""
+        return {name: value for name, value in headers
+                if (name.lower() in _KEPT_HEADERS or name.lower().startswith(("x-ratelimit", "anthropic-ratelimit")))
+                and name.lower() not in self.redact}
+
+    def save(self, record: RecordedRequest, raw: dict[str, Any], seconds: float) -> str:
+        """Write one exchange as a fixture file; its path."""
+        match = _recorded_match(record)
+        with self._lock:
+            self._count += 1
+            number = self._count
+        label = re.sub(r"[^A-Za-z0-9.]+", "-", "%s-%s" % (match.get("protocol", "other"), match.get("model", "")))
+        name = "%04d-%s" % (number, label.strip("-"))
+        fixture = {
+            "name": name, "match": match, "response": {"raw": raw},
+            "recorded": {"upstream": self.origin, "request": "%s %s" % (record.method, record.path.split("?")[0]),
+                         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 3)},
+        }
+        text = json.dumps({"fixtures": [fixture]}, ensure_ascii=False, indent=1)
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that were not UTF-8, kept as escaped surrogates
+            data = json.dumps({"fixtures": [fixture]}, indent=1).encode("ascii")
+        path = os.path.join(self.directory, name + ".json")
+        with open(path, "wb") as file:
+            file.write(data)
+        return path
+
+
+def _recorded_match(record: RecordedRequest) -> dict[str, Any]:
+    """What a replayed request must be to get this recording: all of it that picks a reply."""
+    path = record.path.split("?", 1)[0]
+    route = path[4:] if path.startswith("/api/") else path
+    protocol = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}.get(route)
+    if protocol is None or not isinstance(record.body, dict):
+        return {"path": path}
+    read = _anthropic_request if protocol == "anthropic" else _openai_request
+    try:
+        req = read(path, record.headers, record.body)
+    except _HTTPError:  # a request the upstream refused: match it by what can be read
+        return {"protocol": protocol, "path": path}
+    return {
+        "protocol": protocol, "model": req.model, "user_is": req.user_text,
+        "tools": [name for name, _ in req.tools], "has_tool_result": bool(req.results),
+        "turn": req.turn, "stream": req.stream,
+    }
+
+
+def _cassette_plan(cassette: str, upstream: str | None, mode: str, fixtures: Any, strict: bool) -> tuple[Any, bool, Any, Any]:
+    """(fixtures, strict, record, record_to) for a cassette: replay it when it exists
+    (or mode="replay"), record it from ``upstream`` when it does not (or mode="record")."""
+    if mode not in ("auto", "replay", "record"):
+        raise ValueError("mode must be 'auto', 'replay' or 'record', got %r" % (mode,))
+    exists = os.path.exists(cassette)
+    if mode == "replay" or (mode == "auto" and exists):
+        if not exists:
+            raise ValueError("cassette %s does not exist, and mode='replay' does not record" % cassette)
+        return cassette, True, None, None  # a request no recording matches fails, naming it
+    if upstream is None:
+        raise ValueError("cassette %s does not exist yet: pass upstream=URL (or a region) to record it" % cassette)
+    return fixtures, strict, upstream, cassette
+
+
+# ---------------------------------------------------------------------------
 # The server
 # ---------------------------------------------------------------------------
 
@@ -1733,11 +1964,26 @@ class MockServer:
         ssl_context: Any = None,
         max_body: int = _MAX_BODY,
         client_timeout: float = _CLIENT_TIMEOUT,
+        realtime: bool = False,
+        record: str | None = None,
+        record_to: str | None = None,
+        redact_headers: Iterable[str] = (),
+        record_errors: bool = False,
+        cassette: str | None = None,
+        upstream: str | None = None,
+        mode: str = "auto",
     ) -> None:
+        self.cassette = cassette
+        if cassette is not None:
+            fixtures, strict, record, record_to = _cassette_plan(cassette, upstream, mode, fixtures, strict)
+        elif record is not None and record_to is None:
+            raise ValueError("record=%r needs record_to=DIR, the folder to write the fixtures in" % (record,))
         self.host = host
         self.port = port
         self.api_key = api_key
         self.strict = strict
+        self.realtime = realtime
+        self._recorder = _Recorder(record, record_to, redact=redact_headers, record_errors=record_errors) if record else None
         self.verbose = int(verbose)
         self.ssl_context = ssl_context
         self.max_body = max_body
@@ -1846,13 +2092,15 @@ class MockServer:
         req = read(path, record.headers, body)
         fixture, response = self._match(req)
         if fixture is None and self.strict:
-            raise _HTTPError(404, "not_found_error", "no fixture matched %s %s (model %s, turn %d, last user "
-                             "message %s)" % (record.method, path, _shown(req.model), req.turn, _shown(req.user_text)))
+            where = "no recording in cassette %s" % self.cassette if self.cassette else "no fixture"
+            raise _HTTPError(404, "not_found_error", "%s matched %s %s (model %s, turn %d, last user "
+                             "message %s)" % (where, record.method, path, _shown(req.model), req.turn, _shown(req.user_text)))
         record.fixture = fixture.name if fixture is not None else None
         fault = fixture.fault if fixture is not None else None
         if response is not None and response.raw is not None:
             raw = response.raw
-            return _Out(raw.status, list(raw.headers), list(raw.pieces), stream=raw.stream), fault
+            offsets = raw.offsets if self.realtime else None
+            return _Out(raw.status, list(raw.headers), list(raw.pieces), stream=raw.stream, offsets=offsets), fault
         reply = response.reply(req) if response is not None else _plan(req)
         if protocol == "anthropic":
             return _anthropic_out(_shape(reply, req), req), fault
@@ -2009,14 +2257,27 @@ def main(argv: list[str] | None = None) -> int:
                         help="a fixture JSON file or a folder of them (repeatable)")
     parser.add_argument("--strict", action="store_true",
                         help="answer a request no fixture matches with a 404, not a canned reply")
+    parser.add_argument("--realtime", action="store_true", help="replay recorded streams at their recorded pace")
+    recording = parser.add_argument_group("recording (python3 mock_server.py --record singapore --fixtures DIR)")
+    recording.add_argument("--record", metavar="UPSTREAM",
+                           help="pass every request to UPSTREAM (a TokenHub root URL or a region: singapore, "
+                           "guangzhou, store) and write each exchange as a fixture into the --fixtures folder")
+    recording.add_argument("--redact-header", action="append", default=[], metavar="NAME",
+                           help="another header never to write (Authorization and x-api-key never are)")
+    recording.add_argument("--record-errors", action="store_true",
+                           help="record failed exchanges too (refused, timed out, 4xx and 5xx)")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
     loudness.add_argument("--verbose", action="store_true", help="log each request with more detail")
     args = parser.parse_args(argv)
 
     try:
-        server = MockServer(host=args.host, port=args.port, api_key=args.api_key, fixtures=args.fixtures,
-                            strict=args.strict, verbose=0 if args.quiet else 2 if args.verbose else 1)
+        if args.record and len(args.fixtures or []) != 1:
+            raise ValueError("--record needs one --fixtures DIR: the folder to write the recordings in")
+        recording = {"record": args.record, "record_to": args.fixtures[0], "redact_headers": args.redact_header,
+                     "record_errors": args.record_errors} if args.record else {"fixtures": args.fixtures}
+        server = MockServer(host=args.host, port=args.port, api_key=args.api_key, strict=args.strict,
+                            realtime=args.realtime, verbose=0 if args.quiet else 2 if args.verbose else 1, **recording)
     except ValueError as exc:
         print("mock_server.py: %s" % exc, file=sys.stderr)
         return 2
