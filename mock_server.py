@@ -20,6 +20,11 @@ Faults come on demand: a request header (``X-Mock-Fault: status=429,retry-after=
 ``disconnect-after=3``, ``stall-after=2,seconds=30``, ``drip=0.05``...), a queue
 (``srv.fail_next("truncate-after=3")``), or ``"fault"`` in a fixture.
 
+Real exchanges can be recorded and replayed: ``--record singapore --fixtures DIR``
+passes every request to TokenHub (keys pass through, never to disk) and writes one
+fixture per exchange, byte for byte; ``MockServer(cassette=DIR, upstream=...)``
+records when DIR is missing and replays when it is there.
+
 From the shell (prints its base URL as the first line, then serves)::
 
     python3 mock_server.py --port 0 --fixtures tests/fixtures.json
