@@ -14,6 +14,7 @@ from mock_server import MockServer
 KEY = "sk-secret-key-0123456789"
 TEAM = "team-token-abcdef"
 HI = [{"role": "user", "content": "Hello there, recorder"}]
+SDK_HI = [{"role": "user", "content": "Hello from an SDK-shaped client"}]
 OPENAI_TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}}}}]
 ANTHROPIC_TOOLS = [{"name": "get_weather", "input_schema": OPENAI_TOOLS[0]["function"]["parameters"]}]
@@ -58,10 +59,12 @@ def test_record_then_replay_byte_for_byte(tmp_path):
     try:
         with MockServer(record=upstream.url, record_to=directory, redact_headers=["X-Team-Token"]) as recorder:
             recorded = [raw_exchange(recorder, "POST", path, body, headers) for path, body, headers in exchanges()]
+            # Their own requests (recorded once each): an earlier identical request's
+            # recording would answer first, with its own "created" time.
             with tokenhub.OpenAI(api_key=KEY, base_url=recorder.url + "/v1", max_retries=0) as sdk_shaped:
-                live = sdk_shaped.chat.completions.create(model="glm-5", messages=HI)
+                live = sdk_shaped.chat.completions.create(model="glm-5", messages=SDK_HI)
             with tokenhub.Anthropic(api_key=KEY, base_url=recorder.url, max_retries=0) as sdk_shaped:
-                live_message = sdk_shaped.messages.stream(model="glm-5", max_tokens=500, messages=HI).get_final_message()
+                live_message = sdk_shaped.messages.stream(model="glm-5", max_tokens=500, messages=SDK_HI).get_final_message()
     finally:
         upstream.stop()  # replay runs with the upstream gone
     assert [status for status, _, _ in recorded] == [200] * 12
@@ -76,9 +79,9 @@ def test_record_then_replay_byte_for_byte(tmp_path):
             assert again[1]["content-type"] == sent_headers["content-type"]
             assert again[1]["x-request-id"] == sent_headers["x-request-id"]
         with tokenhub.OpenAI(api_key="any", base_url=replay.url + "/v1", max_retries=0) as sdk_shaped:
-            assert sdk_shaped.chat.completions.create(model="glm-5", messages=HI) == live
+            assert sdk_shaped.chat.completions.create(model="glm-5", messages=SDK_HI) == live
         with tokenhub.Anthropic(api_key="any", base_url=replay.url, max_retries=0) as sdk_shaped:
-            assert sdk_shaped.messages.stream(model="glm-5", max_tokens=500, messages=HI).get_final_message() == live_message
+            assert sdk_shaped.messages.stream(model="glm-5", max_tokens=500, messages=SDK_HI).get_final_message() == live_message
 
 
 def test_a_recording_is_an_ordinary_fixture_file(tmp_path):
