@@ -97,6 +97,12 @@ def test_an_api_error_is_one_line_and_exit_1(mock):
     assert err.startswith("tokenhub: HTTP 400: model not found") and len(err.splitlines()) == 1
 
 
+def test_timeout_applies_to_the_request(mock):
+    mock.fail_next("ttfb=5", times=3)
+    status, _, err = cli("chat", "--timeout", "0.3", "Hi", srv=mock)
+    assert status == 1 and "timed out after 0.3s" in err
+
+
 def test_usage_errors_exit_2(mock):
     status, _, err = cli("chat", "Hi", env=environment())
     assert status == 2 and "set the TOKENHUB_API_KEY environment variable" in err

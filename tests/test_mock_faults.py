@@ -222,6 +222,14 @@ def test_body_fault_bytes_on_the_wire(mock):
     assert received == body[:32] + b"\x00<not JSON>\x00" + body[32:]
 
 
+def test_drip_paces_a_body_and_delivers_it_whole(mock):
+    plain = raw_exchange(mock, "POST", "/v1/messages", ANTHROPIC_BODY)[2]
+    started = time.monotonic()
+    status, _, body = raw_exchange(mock, "POST", "/v1/messages", ANTHROPIC_BODY, {"X-Mock-Fault": "drip=0.01"})
+    assert status == 200 and body == plain
+    assert time.monotonic() - started >= 0.01 * (len(plain) // 32 - 1)  # one pause between 32-byte pieces
+
+
 def test_a_stalled_body_trips_the_read_timeout(client):
     with pytest.raises(tokenhub.APITimeoutError, match="Timeout.read"):
         call(client, "anthropic", stream=False, fault="stall-after=1,seconds=30", timeout=tokenhub.Timeout(read=0.3))

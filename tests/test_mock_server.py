@@ -293,3 +293,15 @@ def test_system_reminders_are_not_the_user_speaking(client):
         model="deepseek-v3.2", tools=[tool("get_weather")],
         messages=[{"role": "user", "content": [{"type": "text", "text": reminder}, {"type": "text", "text": "Say hello"}]}])
     assert called(reply) == [] and reply.choices[0].message.content.endswith("You said: Say hello")
+
+
+def test_verbose_logs_one_line_per_request_with_the_users_words(capsys):
+    with MockServer(verbose=2) as srv:
+        raw_request(srv, "POST", "/v1/chat/completions",
+                    {"model": "glm-5", "messages": [{"role": "user", "content": "Log me"}]}, {"X-Mock-Fault": "ttfb=0"})
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("mock_server: POST /v1/chat/completions -> 200 glm-5")
+    assert 'fault="ttfb=0"' in line and 'user="Log me"' in line and line.endswith(" ms)")
+    with MockServer() as srv:  # quiet by default
+        raw_request(srv, "GET", "/v1/models")
+    assert capsys.readouterr().err == ""

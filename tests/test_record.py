@@ -105,6 +105,20 @@ def test_a_recording_is_an_ordinary_fixture_file(tmp_path):
     assert fixture["recorded"]["request"] == "POST /v1/chat/completions"
 
 
+def test_redacted_reply_headers_are_not_written(tmp_path):
+    upstream = MockServer().start()
+    try:
+        with MockServer(record=upstream.url, record_to=str(tmp_path), redact_headers=["X-Request-Id"]) as recorder:
+            status, headers, _ = raw_exchange(recorder, "POST", "/v1/chat/completions", {"model": "m", "messages": HI})
+    finally:
+        upstream.stop()
+    assert status == 200 and headers["x-request-id"].startswith("req_mock_")  # the client still gets it
+    (name,) = os.listdir(str(tmp_path))
+    with open(str(tmp_path / name), encoding="utf-8") as file:
+        recorded = json.load(file)["fixtures"][0]["response"]["raw"]["headers"]
+    assert recorded == {"Content-Type": "application/json"}
+
+
 def test_events_are_forwarded_the_moment_they_arrive(tmp_path):
     upstream = MockServer().start()
     upstream.add("one two three four five six", fault="stall-after=3,seconds=60")
