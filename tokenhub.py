@@ -81,7 +81,6 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # names for annotations only; keeps `typing` off the import path
-    import http.client
     import ssl
     from collections.abc import Callable, Iterator, Mapping
     from typing import Any, BinaryIO, Tuple
@@ -608,6 +607,320 @@ def iter_sse(
 
 
 # ---------------------------------------------------------------------------
+# HTTP/1.1 (sans-IO: a response reader fed bytes, a request writer)
+# ---------------------------------------------------------------------------
+
+_MAX_HEAD = 64 * 1024  # one response head; also a chunked body's trailers, all together
+_MAX_INTERIM = 32  # 1xx interim responses skipped before the final one
+_MAX_CHUNK_LINE = 4096  # one chunk-size line, extensions included
+_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+_NEED_DATA = "need data"  # _ResponseReader.next(): feed me first
+_END = "end of message"  # _ResponseReader.next(): the response is complete
+
+
+class _Head:
+    """A response's status line and headers (names lower-cased; a repeated one joined by ", ")."""
+
+    __slots__ = ("status", "reason", "version", "headers")
+
+    def __init__(self, status: int, reason: str, version: str, headers: dict[str, str]) -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+
+
+def _parse_head(raw: bytes) -> _Head:
+    """A status line and header lines (RFC 9112 §4, §5), or a ProtocolError quoting the bad line."""
+    lines = raw.decode("latin-1").split("\n")
+    status_line = lines[0][:-1] if lines[0].endswith("\r") else lines[0]
+    version, _, rest = status_line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if version[:7] != "HTTP/1." or len(code) != 3 or not (code.isascii() and code.isdigit()):
+        raise ProtocolError("expected an HTTP/1.x status line, got %r" % _excerpt(status_line, 80))
+    headers: dict[str, str] = {}
+    last = None
+    for line in lines[1:]:
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line:
+            continue
+        if line[0] in " \t":  # obs-fold: a continuation joins the previous value (RFC 9112 §5.2)
+            if last is None:
+                raise ProtocolError("the response head starts with a continuation line")
+            headers[last] += " " + line.strip(" \t")
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name or name.strip(_TOKEN_CHARS):
+            raise ProtocolError("invalid header line in the response: %r" % _excerpt(line, 80))
+        name = name.lower()
+        value = value.strip(" \t")
+        headers[name] = headers[name] + ", " + value if name in headers else value
+        last = name
+    return _Head(int(code), reason, version, headers)
+
+
+class _ResponseReader:
+    """Feed the bytes of one HTTP/1.1 response; pull its head, its body pieces, its end.
+
+    ``feed(data)`` takes what the connection delivered (``b""``: the peer closed).
+    ``next()`` returns the :class:`_Head` once, then body ``bytes`` pieces, then
+    ``_END``; ``_NEED_DATA`` whenever it must be fed first. Malformed input raises
+    :class:`ProtocolError`, a connection that ends too soon :class:`APIConnectionError`.
+
+    How it frames (RFC 9112 §6.3): interim 1xx heads are skipped (RFC 9110 §15.2),
+    101 is refused; 204, 304 and ``no_body`` (a CONNECT's 2xx) end at the head;
+    chunked coding wins over a Content-Length; without either the body runs to the
+    close. ``reusable`` says, at the end, whether the connection may carry another
+    request: never when the server asked to close, when the body ran to the close,
+    or when any byte arrived past the end (that byte belongs to no request).
+    Every search resumes where the last one stopped, so a head or a line dripped a
+    byte at a time costs linear time; heads and trailers are bounded by ``_MAX_HEAD``.
+    """
+
+    def __init__(self, *, no_body: bool = False) -> None:
+        self._buf = bytearray()
+        self._eof = False
+        self._state = "head"  # head, length, close, chunk-size, chunk-data, chunk-end, trailers, done
+        self._left = 0  # bytes still due in the body (Content-Length) or the chunk
+        self._scan = 0  # where the next search for a line end starts
+        self._trailers = 0  # trailer bytes so far
+        self._no_body = no_body
+        self.head: _Head | None = None
+        self.received = 0  # bytes fed so far
+        self.interim = 0  # 1xx heads skipped
+        self.keep_alive = True
+
+    def feed(self, data: bytes) -> None:
+        if data:
+            self.received += len(data)
+            self._buf += data
+        else:
+            self._eof = True
+
+    @property
+    def done(self) -> bool:
+        return self._state == "done"
+
+    @property
+    def pending(self) -> int:
+        """Bytes fed and not yet taken."""
+        return len(self._buf)
+
+    @property
+    def reusable(self) -> bool:
+        return self._state == "done" and self.keep_alive and not self._buf and not self._eof
+
+    def next(self) -> Any:
+        state = self._state
+        if state == "length":
+            return self._length_data()
+        if state == "close":
+            return self._close_data()
+        if state == "done":
+            return _END
+        if state == "head":
+            return self._read_head()
+        return self._chunked()
+
+    # -- the head -------------------------------------------------------------
+
+    def _read_head(self) -> Any:
+        while True:
+            end = self._head_end()
+            if end < 0:
+                if len(self._buf) > _MAX_HEAD:
+                    raise SizeLimitError("the response head exceeds %d bytes" % _MAX_HEAD)
+                if self._eof:
+                    raise self._closed_early("before the response head ended" if self._buf else "without answering")
+                return _NEED_DATA
+            if end > _MAX_HEAD:
+                raise SizeLimitError("the response head exceeds %d bytes" % _MAX_HEAD)
+            raw = bytes(self._buf[:end])
+            del self._buf[:end]
+            self._scan = 0
+            head = _parse_head(raw)
+            if head.status >= 200:
+                break
+            if head.status == 101:
+                raise ProtocolError("the server switched protocols (101) on a request that asked for no upgrade")
+            self.interim += 1
+            if self.interim > _MAX_INTERIM:
+                raise ProtocolError("more than %d interim (1xx) responses before the final one" % _MAX_INTERIM)
+        self.head = head
+        self._frame(head)
+        return head
+
+    def _head_end(self) -> int:
+        """The offset just past the blank line that ends the head, or -1."""
+        buf = self._buf
+        start = max(0, self._scan - 2)
+        ends = [i for i in (buf.find(b"\n\r\n", start), buf.find(b"\n\n", start)) if i >= 0]
+        if not ends:
+            self._scan = len(buf)
+            return -1
+        first = min(ends)
+        return first + (3 if buf[first + 1:first + 2] == b"\r" else 2)
+
+    def _frame(self, head: _Head) -> None:
+        headers = head.headers
+        tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+        self.keep_alive = "keep-alive" in tokens if head.version == "HTTP/1.0" else "close" not in tokens
+        if self._no_body or head.status in (204, 304):
+            self._state = "done"
+            return
+        coding = headers.get("transfer-encoding")
+        if coding is not None:
+            codings = [c.strip().lower() for c in coding.split(",") if c.strip()]
+            if codings != ["chunked"]:
+                raise ProtocolError("unsupported Transfer-Encoding %r (only chunked is read)" % _excerpt(coding, 80))
+            if "content-length" in headers:
+                self.keep_alive = False  # both framings: close afterwards (RFC 9112 §6.3)
+            self._state = "chunk-size"
+            return
+        length = headers.get("content-length")
+        if length is None:
+            self._state = "close"
+            self.keep_alive = False
+            return
+        values = {v.strip() for v in length.split(",")}
+        value = values.pop() if len(values) == 1 else ""
+        if not (value.isascii() and value.isdigit()):
+            raise ProtocolError("invalid Content-Length in the response: %r" % _excerpt(length, 80))
+        self._left = int(value)
+        self._state = "length" if self._left else "done"
+
+    # -- the body -------------------------------------------------------------
+
+    def _length_data(self) -> Any:
+        buf = self._buf
+        if not buf:
+            if self._eof:
+                raise self._closed_early("before the body's end: %d byte(s) more expected (Content-Length)" % self._left)
+            return _NEED_DATA
+        data = self._take(self._left)
+        self._left -= len(data)
+        if not self._left:
+            self._state = "done"
+        return data
+
+    def _close_data(self) -> Any:
+        if self._buf:
+            return self._take(len(self._buf))
+        if self._eof:
+            self._state = "done"
+            return _END
+        return _NEED_DATA
+
+    def _take(self, most: int) -> bytes:
+        buf = self._buf
+        if len(buf) <= most:
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(buf[:most])
+            del buf[:most]  # CPython drops a bytearray's head in place, without moving the rest
+        return data
+
+    def _chunked(self) -> Any:
+        buf = self._buf
+        while True:
+            state = self._state
+            if state == "chunk-data":
+                if not buf:
+                    if self._eof:
+                        raise self._closed_early("in the middle of a chunk")
+                    return _NEED_DATA
+                data = self._take(self._left)
+                self._left -= len(data)
+                if not self._left:
+                    self._state = "chunk-end"
+                return data
+            if state == "done":
+                return _END
+            line = self._line(_MAX_CHUNK_LINE if state != "trailers" else _MAX_HEAD)
+            if line is None:
+                if self._eof:
+                    raise self._closed_early("before the chunked body ended")
+                return _NEED_DATA
+            if state == "chunk-end":  # the line end after a chunk's data
+                if line:
+                    raise ProtocolError("expected a line end after a chunk's data, got %r" % _excerpt(line, 40))
+                self._state = "chunk-size"
+            elif state == "chunk-size":
+                size = line.split(b";", 1)[0].strip(b" \t")
+                if not size or size.strip(_HEX_DIGITS) or len(size) > 16:
+                    raise ProtocolError("invalid chunk size line in the response: %r" % _excerpt(line, 40))
+                self._left = int(size, 16)
+                self._state = "chunk-data" if self._left else "trailers"
+            else:  # trailer fields: read and dropped (neither protocol uses them)
+                self._trailers += len(line) + 2
+                if self._trailers > _MAX_HEAD:
+                    raise SizeLimitError("the response's trailers exceed %d bytes" % _MAX_HEAD)
+                if not line:
+                    self._state = "done"
+
+    def _line(self, limit: int) -> bytes | None:
+        """The next line without its end, or None until one is complete."""
+        buf = self._buf
+        end = buf.find(b"\n", self._scan)
+        if end < 0:
+            self._scan = len(buf)
+            if len(buf) > limit:
+                raise SizeLimitError("a line of the response's chunked framing exceeds %d bytes" % limit)
+            return None
+        line = bytes(buf[:end - 1] if end and buf[end - 1] == 13 else buf[:end])
+        del buf[:end + 1]
+        self._scan = 0
+        return line
+
+    def _closed_early(self, when: str) -> APIConnectionError:
+        error = APIConnectionError("the server closed the connection %s" % when)
+        error.nothing_received = not self.received  # a kept-alive connection gone stale
+        return error
+
+
+def _check_header(name: Any, value: Any) -> str:
+    """A header's value as text for the wire; a ValueError naming the header (never its value)."""
+    if isinstance(value, str) and value.isascii() and value.isprintable() and name and not name.strip(_TOKEN_CHARS):
+        return value  # the common case, checked in C
+    if not isinstance(name, str) or not name or name.strip(_TOKEN_CHARS):
+        raise ValueError("invalid header name %r: expected letters, digits and !#$%%&'*+-.^_`|~ only" % (name,))
+    if not isinstance(value, str):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        else:
+            raise TypeError("header %s: expected a str value, got %s" % (name, type(value).__name__))
+    bad = _bad_char(value)
+    if bad is not None:
+        raise ValueError("header %s: its value contains %s; header values must be one line of text" % (name, bad))
+    return value
+
+
+def _bad_char(text: str) -> str | None:
+    """What makes ``text`` unfit for one header line (a control character, non-Latin-1), or None."""
+    for position, char in enumerate(text):
+        code = ord(char)
+        if code < 32 and char != "\t" or code == 127:
+            names = {"\r": "a carriage return (\\r)", "\n": "a line feed (\\n)", "\0": "a NUL byte"}
+            return "%s at position %d" % (names.get(char, "a control character (0x%02x)" % code), position)
+        if code > 255:
+            return "a character outside Latin-1 at position %d" % position
+    return None
+
+
+def _request_bytes(method: str, target: str, host: str, headers: Mapping[str, str], payload: bytes | None) -> bytes:
+    """One request, head and body in one buffer: a single send, no Nagle wait between them."""
+    lines = ["%s %s HTTP/1.1" % (method, target), "Host: " + host]
+    lines += ["%s: %s" % item for item in headers.items()]
+    if payload is not None:
+        lines.append("Content-Length: %d" % len(payload))
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + payload if payload else head
+
+
+# ---------------------------------------------------------------------------
 # Transport
 # ---------------------------------------------------------------------------
 
@@ -696,7 +1009,7 @@ class _Budget:
 class _Origin:
     """Where requests go: scheme, host, port and the root path in front of ``/v1``."""
 
-    __slots__ = ("scheme", "host", "port", "root_path", "url")
+    __slots__ = ("scheme", "host", "port", "root_path", "url", "netloc", "netloc_with_port")
 
     def __init__(self, base_url: str) -> None:
         from urllib.parse import urlsplit
@@ -712,10 +1025,11 @@ class _Origin:
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.root_path = _root_path(parts.path)
-        netloc = "[%s]" % self.host if ":" in self.host else self.host
-        if parts.port:
-            netloc += ":%d" % parts.port
-        self.url = "%s://%s%s" % (self.scheme, netloc, self.root_path)
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        self.netloc_with_port = "%s:%d" % (host, self.port)
+        default = self.port == (443 if self.scheme == "https" else 80)
+        self.netloc = host if default else self.netloc_with_port  # the Host header (RFC 9110 §7.2)
+        self.url = "%s://%s%s" % (self.scheme, host + (":%d" % parts.port if parts.port else ""), self.root_path)
 
     def is_loopback(self) -> bool:
         import ipaddress
@@ -778,6 +1092,48 @@ def _proxy_for(origin: _Origin) -> _Proxy | None:
 _UNRESOLVED = object()
 
 
+def _has_input(sock: Any) -> bool:
+    """True when an idle socket is readable: stray bytes, or the peer's close."""
+    import select
+
+    if getattr(sock, "pending", None) and sock.pending():  # TLS bytes already decrypted
+        return True
+    try:
+        if hasattr(select, "poll"):  # select() refuses descriptors past 1023
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+class _Conn:
+    """One open connection: a socket (maybe TLS, maybe through a proxy's tunnel)."""
+
+    __slots__ = ("sock", "_wait")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self._wait: Any = _UNRESOLVED  # the timeout the socket has now
+
+    def settimeout(self, seconds: float | None) -> None:
+        if seconds != self._wait:  # a syscall saved on the common, unchanging limit
+            self.sock.settimeout(seconds)
+            self._wait = seconds
+
+    def receive(self, reader: _ResponseReader, seconds: float | None) -> None:
+        """Feed ``reader`` the next bytes, waiting at most ``seconds`` (then socket.timeout)."""
+        self.settimeout(seconds)
+        reader.feed(self.sock.recv(_READ_SIZE))
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
 class _Pool:
     """Idle keep-alive connections to one origin, shared by one client's threads."""
 
@@ -787,7 +1143,7 @@ class _Pool:
         self.origin = origin
         self._tls = tls
         self._max_idle = max_idle
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[_Conn] = []
         self._lock = threading.Lock()
         self._proxy: Any = _UNRESOLVED
 
@@ -801,19 +1157,23 @@ class _Pool:
     def target(self, path: str) -> str:
         """The request target: absolute through a plain-http proxy, else the path."""
         if self.proxy is not None and self.origin.scheme == "http":
-            return "http://%s:%d%s" % (self.origin.host, self.origin.port, path)
+            return "http://%s%s" % (self.origin.netloc, path)
         return path
 
-    def acquire(self, *, fresh: bool) -> http.client.HTTPConnection:
-        """An idle connection (unless ``fresh``), else a new unopened one."""
-        if not fresh:
+    def acquire(self) -> _Conn | None:
+        """An idle connection on which nothing has arrived since its last reply, or None.
+        One that has input (stray bytes, or the server's close) is closed, never reused."""
+        while True:
             with self._lock:
-                if self._idle:
-                    return self._idle.pop()
-        return self._new()
+                if not self._idle:
+                    return None
+                conn = self._idle.pop()
+            if not _has_input(conn.sock):
+                return conn
+            conn.close()
 
-    def release(self, conn: http.client.HTTPConnection) -> None:
-        """Keep a connection whose last response was read to the end."""
+    def release(self, conn: _Conn) -> None:
+        """Keep a connection whose last reply was read exactly to its end."""
         with self._lock:
             if len(self._idle) < self._max_idle:
                 self._idle.append(conn)
@@ -834,17 +1194,52 @@ class _Pool:
         except Exception:  # interpreter shutdown may have torn down what close() uses
             pass
 
-    def _new(self) -> http.client.HTTPConnection:
-        import http.client
+    def connect(self, budget: _Budget) -> _Conn:
+        """A new connection: TCP, a proxy's CONNECT tunnel, the TLS handshake, all
+        within one ``Timeout.connect`` (and the call's total)."""
+        import socket
 
         origin, proxy = self.origin, self.proxy
-        host, port = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
-        if origin.scheme == "http":
-            return http.client.HTTPConnection(host, port, blocksize=_READ_SIZE)
-        conn = http.client.HTTPSConnection(host, port, context=self._tls.context(), blocksize=_READ_SIZE)
-        if proxy is not None:  # CONNECT tunnel; TLS and its SNI are for the origin
-            conn.set_tunnel(origin.host, origin.port, headers=proxy.headers)
-        return conn
+        limit = budget.timeout.connect
+        deadline = None if limit is None else time.monotonic() + limit
+
+        def left() -> float | None:
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                raise socket.timeout("timed out")
+            return budget.cap(wait)
+
+        address = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
+        sock = socket.create_connection(address, timeout=left())
+        conn = _Conn(sock)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if origin.scheme == "https":
+                if proxy is not None:
+                    self._tunnel(conn, left)
+                sock.settimeout(left())
+                conn.sock = self._tls.context().wrap_socket(sock, server_hostname=origin.host)
+                conn._wait = _UNRESOLVED
+            return conn
+        except BaseException:
+            conn.close()
+            raise
+
+    def _tunnel(self, conn: _Conn, left: Callable[[], float | None]) -> None:
+        """Ask the proxy for a tunnel to the origin (RFC 9110 §9.3.6)."""
+        authority = self.origin.netloc_with_port
+        conn.settimeout(left())
+        conn.sock.sendall(_request_bytes("CONNECT", authority, authority, self.proxy.headers, None))
+        reader = _ResponseReader(no_body=True)
+        while reader.next() is _NEED_DATA:
+            conn.receive(reader, left())
+        head = reader.head
+        if not 200 <= head.status < 300:
+            raise APIConnectionError(
+                "the proxy refused the tunnel to %s: %d %s" % (authority, head.status, _excerpt(head.reason, 80))
+            )
+        if reader.pending:
+            raise ProtocolError("the proxy sent %d byte(s) before the tunnel opened" % reader.pending)
 
 
 class _TLS:
@@ -871,7 +1266,7 @@ class _TLS:
 
 
 def _io_error(exc: BaseException, what: str, budget: _Budget, limit: str) -> APIConnectionError:
-    """Map a socket or http.client failure to the matching tokenhub error."""
+    """Map a socket failure to the matching tokenhub error."""
     import socket
 
     if isinstance(exc, socket.timeout):
@@ -886,17 +1281,9 @@ def _io_error(exc: BaseException, what: str, budget: _Budget, limit: str) -> API
 
 def _is_stale(exc: BaseException) -> bool:
     """True when a reused keep-alive connection had been closed by the server."""
-    import http.client
-
-    return isinstance(
-        exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
-    )
-
-
-def _http_exception() -> type[Exception]:
-    import http.client
-
-    return http.client.HTTPException
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+        return True
+    return getattr(exc, "nothing_received", False) is True
 
 
 def _retry_delay(headers: Mapping[str, str], attempt: int) -> float:
@@ -943,43 +1330,33 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
 
 
 class _Reply:
-    """A response being read: its connection, its socket and its call's clock."""
+    """A response being read: its connection, its reader, its head and its call's clock."""
 
-    __slots__ = ("pool", "conn", "sock", "response", "budget", "headers", "_applied")
+    __slots__ = ("pool", "conn", "reader", "budget", "status", "reason", "headers")
 
-    def __init__(
-        self,
-        pool: _Pool,
-        conn: http.client.HTTPConnection,
-        sock: Any,
-        response: http.client.HTTPResponse,
-        budget: _Budget,
-    ) -> None:
+    def __init__(self, pool: _Pool, conn: _Conn, reader: _ResponseReader, budget: _Budget) -> None:
+        head = reader.head
         self.pool = pool
-        self.conn = conn
-        self.sock = sock  # kept apart: http.client drops conn.sock when the reply closes it
-        self.response = response
+        self.conn: _Conn | None = conn
+        self.reader = reader
         self.budget = budget
-        self.headers = {k.lower(): v for k, v in response.getheaders()}
-        self._applied: Any = _UNRESOLVED
+        self.status = head.status
+        self.reason = head.reason
+        self.headers = head.headers
 
     def read1(self, seconds: float | None, limit: str) -> bytes:
-        """The next bytes (b"" at the end), waiting at most ``seconds`` (``Timeout.<limit>``)."""
-        if self.response.isclosed():  # its body is complete (and its socket may be gone)
-            return b""
-        wait = self.budget.cap(seconds)
-        try:
-            if wait != self._applied:  # a syscall saved on the common, unchanging limit
-                self.sock.settimeout(wait)
-                self._applied = wait
-            data = self.response.read1(_READ_SIZE)
-            if not data and self.response.length:
-                import http.client  # loaded already; http.client's read1 does not hold the server to its Content-Length
-
-                raise http.client.IncompleteRead(b"", self.response.length)
-            return data
-        except (OSError, _http_exception()) as exc:
-            raise _io_error(exc, "reading the reply", self.budget, limit) from exc
+        """The next body bytes (b"" at the end), each read waiting at most ``seconds``
+        (``Timeout.<limit>``) and never past the call's total."""
+        reader = self.reader
+        while True:
+            item = reader.next()
+            if item is _NEED_DATA:
+                try:
+                    self.conn.receive(reader, self.budget.cap(seconds))
+                except OSError as exc:
+                    raise _io_error(exc, "reading the reply", self.budget, limit) from exc
+                continue
+            return b"" if item is _END else item
 
     def read_all(self, limit: int) -> bytes | None:
         """The whole body, or None past ``limit`` bytes; frees or closes the connection."""
@@ -988,7 +1365,7 @@ class _Reply:
             while size <= limit:
                 chunk = self.read1(self.budget.timeout.read, "read")
                 if not chunk:
-                    self.finish(self.drained())
+                    self.finish(self.reader.reusable)
                     return b"".join(parts)
                 parts.append(chunk)
                 size += len(chunk)
@@ -998,36 +1375,53 @@ class _Reply:
         self.finish(False)
         return None
 
-    def drained(self) -> bool:
-        """After the last byte: mark the exchange done; True if the connection may be reused."""
-        self.response.close()
-        return not self.response.will_close
-
     def drain(self) -> bool:
-        """After a stream's terminator, read the reply's last framing bytes so the
-        connection can be reused. Never raises and never waits long: the items are
-        all delivered, so a server slow to finish only costs its connection."""
-        if self.response.will_close:
+        """After a stream's terminator, read the reply's last framing bytes (a chunked
+        body's end and trailers) so the connection can be reused; True if it may be.
+        Never raises, and the whole drain stays within ``_DRAIN_WAIT`` seconds,
+        ``_MAX_DRAIN`` bytes and the call's total: the items are all delivered, so a
+        server slow to finish only costs its connection."""
+        reader = self.reader
+        if not reader.keep_alive:
             return False  # ends when the server closes: nothing to reuse
+        end = time.monotonic() + _DRAIN_WAIT
+        if self.budget.end is not None:
+            end = min(end, self.budget.end)
+        left = _MAX_DRAIN
         try:
-            self.sock.settimeout(_DRAIN_WAIT)
-            left = _MAX_DRAIN
-            while left > 0:
-                chunk = self.response.read1(left)
-                if not chunk:
-                    return self.drained()
-                left -= len(chunk)
-        except (OSError, _http_exception()):
-            pass
-        return False
+            while True:
+                item = reader.next()
+                if item is _END:
+                    return reader.reusable
+                if item is _NEED_DATA:
+                    wait = end - time.monotonic()
+                    if wait <= 0:
+                        return False
+                    self.conn.receive(reader, wait)
+                    continue
+                left -= len(item)
+                if left < 0:
+                    return False
+        except (OSError, APIError):
+            return False
 
     def finish(self, reusable: bool) -> None:
-        """Give the connection back to the pool, or close it (and the reply holding its socket)."""
-        if reusable:
-            self.pool.release(self.conn)
+        """Give the connection back to the pool, or close it."""
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        if reusable and self.reader.reusable:
+            self.pool.release(conn)
         else:
-            self.response.close()
-            self.conn.close()
+            conn.close()
+
+    def __del__(self) -> None:
+        # A reply dropped unfinished (a stream never closed) frees its socket at once,
+        # so the server stops sending; it is never returned to the pool half-read.
+        conn = self.conn
+        if conn is not None:
+            self.conn = None
+            conn.close()
 
 
 class _Dialect:
@@ -1068,37 +1462,70 @@ class Stream:
     Iterate it for chunk objects (OpenAI protocol) or event objects (Anthropic
     protocol); or read :attr:`text_stream` (the answer's text, piece by piece),
     :attr:`reasoning_stream` (the model's reasoning), or :attr:`deltas` (both, as
-    ``(kind, text)`` pairs). Every item read is folded into :attr:`snapshot`, so
-    :meth:`get_final_completion` / :meth:`get_final_message` return the object a
-    non-streamed call would have returned, whichever way the stream was read.
+    ``(kind, text)`` pairs). :meth:`get_final_completion` / :meth:`get_final_message`
+    return the object a non-streamed call would have returned, and :attr:`snapshot`
+    what has arrived so far in that shape.
+
+    What it keeps: a stream from ``.stream(...)`` folds every item into its
+    snapshot from the start. One from ``create(stream=True)`` keeps nothing while
+    it is iterated raw (memory stays flat however long the stream), unless a
+    helper (``snapshot``, ``text_stream``, ``deltas``, ``get_final_*``,
+    ``until_done``) is used before the first item is read; asking for the final
+    object after raw reading is a :class:`StreamError`, never a partial answer.
+    A kept snapshot is bounded by the client's ``max_snapshot_size`` (characters
+    of event data folded in): past it, :class:`SizeLimitError`.
 
     It ends cleanly at the protocol's terminator and raises
     :class:`IncompleteStreamError` when the connection ends before it, or
     :class:`APITimeoutError` when the ``read``, ``idle`` or ``total`` limit of
-    its :class:`Timeout` passes; such errors carry the partial ``snapshot``.
-    Close it (or use it as a context manager) to stop early; the connection goes
-    back to the pool only after a clean end.
+    its :class:`Timeout` passes; such errors carry the partial ``snapshot`` (when
+    one is kept). Close it (or use it as a context manager) to stop early; the
+    connection goes back to the pool only after a clean end. A stream dropped
+    without closing closes its connection at once.
     """
 
-    def __init__(self, reply: _Reply, dialect: _Dialect, *, max_line_size: int = DEFAULT_MAX_LINE_SIZE) -> None:
-        self.response = reply.response
+    def __init__(
+        self,
+        reply: _Reply,
+        dialect: _Dialect,
+        *,
+        max_line_size: int = DEFAULT_MAX_LINE_SIZE,
+        max_snapshot_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        self.status_code = reply.status
         self.headers = reply.headers
         self.request_id = _request_id(self.headers)
         self.received = 0  # items yielded so far
-        self._reply = reply
+        self._reply: _Reply | None = reply  # None once the stream has ended
         self._dialect = dialect
+        self._decoder = SSEDecoder(max_line_size=max_line_size)
+        self._decode = _decoder()
+        self._events: list[ServerSentEvent] = []  # decoded, not yet stepped
+        self._at = 0
+        self._waiting_since = time.monotonic()
+        self._keep = False  # folding items into the snapshot
+        self._kept = 0  # characters of event data folded in
+        self._max_kept = max_snapshot_size
         self._snapshot: APIObject | None = None
         self._run: list[str] = []  # the text of plain items not folded yet
         self._run_key: Any = None
         self._run_item: Any = None
-        self._max_line_size = max_line_size
-        self._items = self._iterate()
 
     def __iter__(self) -> Stream:
         return self
 
     def __next__(self) -> Any:
-        return next(self._items)
+        if self._reply is None:
+            raise StopIteration
+        try:
+            return self._next()
+        except APIError as error:
+            self._end(False)
+            error.snapshot = self._dialect.final(self._snapshot_now()) if self._keep else None
+            raise
+        except BaseException:
+            self._end(False)
+            raise
 
     def __enter__(self) -> Stream:
         return self
@@ -1108,19 +1535,20 @@ class Stream:
 
     def close(self) -> None:
         """Stop reading; the connection is closed unless the stream had ended."""
-        self._items.close()
+        self._end(False)
 
     @property
     def snapshot(self) -> APIObject | None:
         """The items read so far, accumulated (:func:`accumulate_chunk` or
         :func:`accumulate_event`); None before the first."""
-        self._fold_run()
-        return self._snapshot
+        self._require_snapshot("snapshot")
+        return self._snapshot_now()
 
     @property
     def deltas(self) -> Iterator[tuple[str, str]]:
         """``("reasoning", text)`` and ``("text", text)`` pieces as they arrive
         (the first choice's, on the OpenAI protocol)."""
+        self._keep_from_start()
         pieces = self._dialect.pieces
         for item in self:
             yield from pieces(item)
@@ -1138,9 +1566,10 @@ class Stream:
 
     def until_done(self) -> APIObject:
         """Read the stream to its end; the finished object (as a non-streamed call's)."""
+        self._require_snapshot("until_done()")
         for _ in self:
             pass
-        return self._dialect.final(self.snapshot)
+        return self._dialect.final(self._snapshot_now())
 
     def get_final_completion(self) -> APIObject:
         """The finished ``chat.completion`` (OpenAI protocol), reading what is left."""
@@ -1154,43 +1583,84 @@ class Stream:
         """The finished answer's text (reasoning and tool calls left out)."""
         return self._dialect.text(self.until_done())
 
-    def _iterate(self) -> Iterator[Any]:
-        reply = self._reply
-        timeout = reply.budget.timeout
-        decoder = SSEDecoder(max_line_size=self._max_line_size)
-        step, add, decode = self._dialect.step, self._add, _decoder()
-        reusable = False
-        try:
-            waiting_since = time.monotonic()
-            while True:
-                chunk = reply.read1(*self._wait(timeout, waiting_since))
-                if not chunk:
-                    break
-                events = decoder.feed(chunk)
-                for sse in events:
-                    item, done = step(sse, decode)
-                    if item is not None:
-                        add(item)
-                        self.received += 1
-                        yield item
-                    if done:
-                        reusable = reply.drain()
-                        return
-                if events:
-                    waiting_since = time.monotonic()
-            raise IncompleteStreamError(
-                "the stream ended after %d item(s) without its terminator "
-                "(the connection closed early)" % self.received,
-                received=self.received,
-            )
-        except APIError as error:
-            error.snapshot = self._dialect.final(self.snapshot)
-            raise
-        finally:
-            reply.finish(reusable)
+    # -- reading ----------------------------------------------------------------
 
-    def _add(self, item: Any) -> None:
+    def _next(self) -> Any:
+        step, decode = self._dialect.step, self._decode
+        while True:
+            events = self._events
+            while self._at < len(events):
+                sse = events[self._at]
+                self._at += 1
+                item, done = step(sse, decode)
+                if item is not None:
+                    if self._keep:
+                        self._add(item, len(sse.data))
+                    self.received += 1
+                if done:
+                    self._end(self._reply.drain())
+                if item is not None:
+                    return item
+                if done:
+                    raise StopIteration
+            chunk = self._reply.read1(*self._wait())
+            if not chunk:
+                raise IncompleteStreamError(
+                    "the stream ended after %d item(s) without its terminator "
+                    "(the connection closed early)" % self.received,
+                    received=self.received,
+                )
+            self._events = self._decoder.feed(chunk)
+            self._at = 0
+            if self._events:
+                self._waiting_since = time.monotonic()
+
+    def _end(self, reusable: bool) -> None:
+        reply, self._reply = self._reply, None
+        if reply is not None:
+            reply.finish(reusable)
+        self._events = []
+
+    def _wait(self) -> tuple[float | None, str]:
+        """How long the next read may wait, and which limit that is."""
+        timeout = self._reply.budget.timeout
+        if timeout.idle is None:
+            return timeout.read, "read"
+        left = timeout.idle - (time.monotonic() - self._waiting_since)
+        if left <= 0:
+            raise APITimeoutError("no stream event for %gs (Timeout.idle)" % timeout.idle)
+        if timeout.read is not None and timeout.read < left:
+            return timeout.read, "read"
+        return left, "idle"
+
+    # -- keeping the snapshot ---------------------------------------------------
+
+    def _keep_from_start(self) -> None:
+        """Keep a snapshot if no item has been read yet (helpers call this first)."""
+        if not self._keep and not self.received:
+            self._keep = True
+
+    def _require_snapshot(self, what: str) -> None:
+        self._keep_from_start()
+        if not self._keep:
+            raise StreamError(
+                "%s needs the whole stream, but its first %d item(s) were read raw, and a raw "
+                "create(stream=True) keeps nothing: use .stream(...), or a helper before the first item"
+                % (what, self.received)
+            )
+
+    def _snapshot_now(self) -> APIObject | None:
+        self._fold_run()
+        return self._snapshot
+
+    def _add(self, item: Any, size: int) -> None:
         """Fold an item into the snapshot (plain text pieces in runs, see _Dialect)."""
+        self._kept += size
+        if self._kept > self._max_kept:
+            raise SizeLimitError(
+                "the stream's snapshot passed %d characters of event data (max_snapshot_size); "
+                "iterate create(stream=True) raw to keep nothing" % self._max_kept
+            )
         plain = self._dialect.plain(item)
         if plain is None:
             self._fold_run()
@@ -1207,19 +1677,6 @@ class Stream:
             item = self._dialect.with_text(self._run_item, "".join(self._run))
             self._run = []
             self._snapshot = self._dialect.fold(self._snapshot, item)
-
-    def _wait(self, timeout: Timeout, waiting_since: float) -> tuple[float | None, str]:
-        """How long the next read may wait, and which limit that is."""
-        if timeout.idle is None:
-            return timeout.read, "read"
-        left = timeout.idle - (time.monotonic() - waiting_since)
-        if left <= 0:
-            raise APITimeoutError(
-                "no stream event for %gs (Timeout.idle)" % timeout.idle
-            )
-        if timeout.read is not None and timeout.read < left:
-            return timeout.read, "read"
-        return left, "idle"
 
 
 # ---------------------------------------------------------------------------
@@ -1274,7 +1731,9 @@ class TokenHub:
       certificate, ``ssl_context`` replaces the context entirely.
       ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` are honoured (a CONNECT
       tunnel for https).
-    - ``max_line_size`` bounds one line and one event of a stream (16 MiB).
+    - ``max_line_size`` bounds one line and one event of a stream (16 MiB);
+      ``max_snapshot_size`` what a stream helper keeps for ``get_final_*()``
+      (64 Mi characters of event data; a raw ``create(stream=True)`` keeps nothing).
 
     ``client.chat.completions.create(...)`` speaks OpenAI Chat Completions,
     ``client.messages.create(...)`` Anthropic Messages. Close the client (or use
@@ -1302,11 +1761,12 @@ class TokenHub:
         client_cert: str | tuple[str, str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         max_line_size: int = DEFAULT_MAX_LINE_SIZE,
+        max_snapshot_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
-        api_key = api_key or _env(self._KEY_ENV)[0]
-        auth_token = auth_token or _env(self._TOKEN_ENV)[0]
+        api_key = _secret(api_key, "api_key") or _secret(*_env(self._KEY_ENV))
+        auth_token = _secret(auth_token, "auth_token") or _secret(*_env(self._TOKEN_ENV))
         if not (api_key or auth_token):
-            api_key = _env(("TOKENHUB_API_KEY",))[0]
+            api_key = _secret(*_env(("TOKENHUB_API_KEY",)))
         self._api_key = api_key
         self._auth_token = auth_token
         urls = _choose_base_urls(base_url, region, self._URL_ENV + ("TOKENHUB_BASE_URL",))
@@ -1323,6 +1783,7 @@ class TokenHub:
                 % origin.url, RuntimeWarning, stacklevel=2,
             )
         self.max_line_size = max_line_size
+        self.max_snapshot_size = max_snapshot_size
         self.timeout = _as_timeout(timeout)
         self.max_retries = _check_retries(max_retries)
         self.default_headers = dict(default_headers or {})
@@ -1406,14 +1867,17 @@ class TokenHub:
                 "User-Agent": _USER_AGENT,
                 "Content-Type": "application/json",
                 "Accept": "text/event-stream" if stream else "application/json",
+                "Accept-Encoding": "identity",  # no header would mean any coding (RFC 9110 §12.5.3)
             },
             self._auth_headers(protocol),
             self.default_headers,
             extra or {},
         ):
             for name, value in source.items():
+                if not isinstance(name, str):
+                    raise TypeError("header names must be str, got %s" % type(name).__name__)
                 merged[name.lower()] = (name, value)
-        return {name: value for name, value in merged.values() if value is not None}
+        return {name: _check_header(name, value) for name, value in merged.values() if value is not None}
 
     def _call(
         self, protocol: str, path: str, body: dict[str, Any] | None, params: dict[str, Any], dialect: _Dialect
@@ -1483,7 +1947,7 @@ class TokenHub:
                     raise
                 delay, last = _retry_delay({}, attempt), error
             else:
-                if 200 <= reply.response.status < 300:
+                if 200 <= reply.status < 300:
                     return reply
                 last = self._read_error(reply)
                 if attempt >= max_retries or not _should_retry(last.status_code, last.headers):
@@ -1500,36 +1964,41 @@ class TokenHub:
     def _exchange(
         self, pool: _Pool, path: str, payload: bytes | None, headers: dict[str, str], budget: _Budget
     ) -> _Reply:
-        """One request and its response head; a stale kept-alive connection is replaced once."""
+        """One request and its response head (interim 1xx heads skipped); a kept-alive
+        connection the server had closed while idle is replaced once."""
         origin = pool.origin
         where = "%s://%s:%d" % (origin.scheme, origin.host, origin.port)
-        target = pool.target(origin.root_path + path)
         if pool.proxy is not None and origin.scheme == "http":
             headers = dict(headers, **pool.proxy.headers)
-        timeout = budget.timeout
         method = "GET" if payload is None else "POST"
-        fresh = False
+        request = _request_bytes(method, pool.target(origin.root_path + path), origin.netloc, headers, payload)
+        read = budget.timeout.read
+        conn = pool.acquire()
         while True:
-            conn = pool.acquire(fresh=fresh)
-            reused = conn.sock is not None
+            reused = conn is not None
+            reader = _ResponseReader()
             what, limit = "connecting to %s" % where, "connect"
             try:
-                if conn.sock is None:
-                    conn.timeout = budget.cap(timeout.connect)
-                    conn.connect()
-                sock = conn.sock
+                if conn is None:
+                    conn = pool.connect(budget)
                 what, limit = "%s %s%s%s" % (method, where, origin.root_path, path), "read"
-                sock.settimeout(budget.cap(timeout.read))
-                conn.request(method, target, body=payload, headers=headers)
-                return _Reply(pool, conn, sock, conn.getresponse(), budget)
-            except (OSError, _http_exception()) as exc:
-                conn.close()
-                if reused and _is_stale(exc):
-                    fresh = True  # the server closed it while idle: not a real failure
+                conn.settimeout(budget.cap(read))
+                conn.sock.sendall(request)
+                while reader.next() is _NEED_DATA:  # every read within Timeout.read and the total
+                    conn.receive(reader, budget.cap(read))
+                return _Reply(pool, conn, reader, budget)
+            except (OSError, APIError) as exc:
+                if conn is not None:
+                    conn.close()
+                if reused and not reader.received and _is_stale(exc):
+                    conn = None  # the server closed it while idle: not a real failure
                     continue
+                if isinstance(exc, APIError):
+                    raise
                 raise _io_error(exc, what, budget, limit) from exc
-            except BaseException:  # the total deadline, an interrupt: never leak the socket
-                conn.close()
+            except BaseException:  # an interrupt: never leak the socket
+                if conn is not None:
+                    conn.close()
                 raise
 
     def _read_error(self, reply: _Reply) -> APIStatusError:
@@ -1543,7 +2012,7 @@ class TokenHub:
                 body = _loads(raw)
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-        status = reply.response.status
+        status = reply.status
         if 300 <= status < 400:  # never followed: the key must not leave the configured host
             body = body or "redirect to %s not followed" % reply.headers.get("location", "?")
         return _status_error(status, body, reply.headers)
@@ -1552,7 +2021,7 @@ class TokenHub:
         """Wrap a 2xx reply to a streamed request; a reply that is not SSE is an error."""
         kind = reply.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "text/event-stream":
-            return Stream(reply, dialect, max_line_size=self.max_line_size)
+            return Stream(reply, dialect, max_line_size=self.max_line_size, max_snapshot_size=self.max_snapshot_size)
         raw = reply.read_all(_MAX_ERROR_BODY) or b""
         try:
             body = _loads(raw)
@@ -1564,6 +2033,19 @@ class TokenHub:
             "expected a text/event-stream reply to stream=True, got %s: %s"
             % (kind or "no content type", _excerpt(raw))
         )
+
+
+def _secret(value: Any, name: str | None) -> str | None:
+    """A key or token fit for a header, else an error that names ``name`` but never
+    shows the value: a key copied from a file often ends in a line break."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise TypeError("%s must be a str, got %s" % (name, type(value).__name__))
+    bad = _bad_char(value)
+    if bad is not None:
+        raise ValueError("%s contains %s (is it pasted with a line break?); the key itself is not shown" % (name, bad))
+    return value
 
 
 def _check_retries(value: Any) -> int:
@@ -1909,7 +2391,9 @@ class _Completions:
         """
         params.pop("stream", None)
         params.setdefault("stream_options", {"include_usage": True})
-        return self.create(model=model, messages=messages, stream=True, **params)
+        stream = self.create(model=model, messages=messages, stream=True, **params)
+        stream._keep_from_start()
+        return stream
 
     def run_tools(
         self, *, model: str, messages: list[Any], tools: list[Any], max_iterations: int = 10,
@@ -2167,7 +2651,9 @@ class _Messages:
             message = stream.get_final_message()
         """
         params.pop("stream", None)
-        return self.create(model=model, max_tokens=max_tokens, messages=messages, stream=True, **params)
+        stream = self.create(model=model, max_tokens=max_tokens, messages=messages, stream=True, **params)
+        stream._keep_from_start()
+        return stream
 
     def run_tools(
         self, *, model: str, max_tokens: int, messages: list[Any], tools: list[Any],
@@ -2593,6 +3079,7 @@ class ToolRunner:
         for _ in range(self._max_iterations):
             reply = self._create(messages=list(self.messages), **self._params)
             if self._params["stream"]:
+                reply._keep_from_start()
                 with reply:
                     yield reply
                     reply = reply.until_done()

@@ -302,6 +302,7 @@ def test_the_snapshot_is_exact_at_every_step(client, anthropic, protocol):
     else:
         stream = anthropic.messages.create(model="glm-5", max_tokens=500, messages=HELLO, stream=True)
         fold, final = accumulate_event, final_message
+    assert stream.snapshot is None  # asked for before the first item: the stream keeps one
     mine = None
     for item in stream:
         mine = fold(mine, copy.deepcopy(item))
