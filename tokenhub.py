@@ -395,7 +395,15 @@ def _decoder() -> Callable[[str], Any]:
     than parsing a stream chunk."""
     import json
 
-    return json.JSONDecoder(object_pairs_hook=APIObject).decode
+    decode = json.JSONDecoder(object_pairs_hook=APIObject).decode
+
+    def parse(text: str) -> Any:
+        try:
+            return decode(text)
+        except RecursionError:  # a reply nested thousands deep: malformed, not a crash
+            raise ValueError("JSON nested too deeply to parse") from None
+
+    return parse
 
 
 def _loads(text: str | bytes) -> Any:
@@ -464,7 +472,8 @@ class SSEDecoder:
         self.max_line_size = max_line_size
         self.last_event_id = ""
         self.retry: int | None = None  # the stream's reconnection time, once set
-        self._tail = b""  # an unfinished line
+        self._tail: list[bytes] = []  # the pieces of an unfinished line, joined once it ends
+        self._tail_size = 0
         self._skip_lf = False  # the previous feed ended in CR: a leading LF belongs to it
         self._started = False  # past the place where a BOM may stand
         self._event = ""
@@ -475,7 +484,7 @@ class SSEDecoder:
     @property
     def pending(self) -> bool:
         """True while a partial line or an undispatched event is held."""
-        return bool(self._tail or self._data or self._event)
+        return bool(self._tail_size or self._data or self._event)
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Take the next bytes of the stream; return the events they complete."""
@@ -483,10 +492,20 @@ class SSEDecoder:
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        buf = self._tail + chunk if self._tail else chunk
+        if self._tail:
+            # A long line arriving in small pieces: keep the pieces and join them once,
+            # when the line ends, so the work stays linear in the input.
+            if b"\n" not in chunk and b"\r" not in chunk:
+                self._keep_tail(chunk)
+                return []
+            self._tail.append(chunk)
+            buf = b"".join(self._tail)
+            self._tail, self._tail_size = [], 0
+        else:
+            buf = chunk
         if not self._started:
             if len(buf) < 3 and _BOM.startswith(buf):
-                self._tail = buf  # could still become a BOM
+                self._keep_tail(buf)  # could still become a BOM
                 return []
             self._started = True
             if buf[:3] == _BOM:
@@ -512,20 +531,25 @@ class SSEDecoder:
         rest = buf[cut:] if cut > 1 else buf
         if rest:
             return events + self._take(rest)
-        self._tail = b""
         return events
+
+    def _keep_tail(self, piece: bytes) -> None:
+        if piece:
+            self._tail.append(piece)
+            self._tail_size += len(piece)
+            if self._tail_size > self.max_line_size:
+                raise SizeLimitError("an event-stream line exceeds %d bytes (max_line_size)" % self.max_line_size)
 
     def _take(self, buf: bytes) -> list[ServerSentEvent]:
         """Read the whole lines in ``buf``; keep what follows the last line end."""
         end = max(buf.rfind(b"\n"), buf.rfind(b"\r"))
-        self._tail = buf[end + 1:]
-        if len(self._tail) > self.max_line_size:
-            raise SizeLimitError("an event-stream line exceeds %d bytes (max_line_size)" % self.max_line_size)
+        tail = buf[end + 1:]
+        self._keep_tail(tail)
         if end < 0:
             return []
-        self._skip_lf = not self._tail and buf[end] == 13  # a final CR may be half a CRLF
+        self._skip_lf = not tail and buf[end] == 13  # a final CR may be half a CRLF
         lines = buf.splitlines()  # split only at CR, LF and CRLF: this is bytes
-        if self._tail:
+        if tail:
             lines.pop()
         if len(buf) > self.max_line_size:  # only then can a whole line be too long
             self._check_lines(lines)
@@ -1062,14 +1086,27 @@ class _Proxy:
     def __init__(self, url: str) -> None:
         from urllib.parse import unquote, urlsplit
 
-        parts = urlsplit(url if "://" in url else "http://" + url)
+        url = url if "://" in url else "http://" + url
+        # Errors here never show the URL: it may carry a password. One with "#", "?"
+        # or "/" unescaped would be split in the wrong place and leak part of itself.
+        userinfo = url.partition("://")[2].rpartition("@")[0]
+        if any(char in userinfo for char in "#?/"):
+            raise ValueError(
+                "the proxy URL (HTTPS_PROXY / HTTP_PROXY) has '#', '?' or '/' in its user or password: "
+                "percent-encode them (%23, %3F, %2F); the URL is not shown"
+            )
+        parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(
                 "only http:// proxies are supported (HTTPS_PROXY / HTTP_PROXY), got scheme %r"
-                % parts.scheme
+                % parts.scheme[:10]
             )
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("the proxy URL (HTTPS_PROXY / HTTP_PROXY) has an invalid port; the URL is not shown") from None
         self.host = parts.hostname
-        self.port = parts.port or 80
+        self.port = port or 80
         self.headers: dict[str, str] = {}
         if parts.username is not None:
             import base64
@@ -1523,6 +1560,9 @@ class Stream:
             self._end(False)
             error.snapshot = self._dialect.final(self._snapshot_now()) if self._keep else None
             raise
+        except RecursionError:  # an event too deeply nested to fold (the parser caught the rest)
+            self._end(False)
+            raise StreamError("a stream event nests too deeply to process") from None
         except BaseException:
             self._end(False)
             raise
@@ -3152,8 +3192,45 @@ def main(argv: list[str] | None = None) -> int:
         print("tokenhub: %s" % error, file=sys.stderr)
         return 2
     except APIError as error:
-        print("tokenhub: %s" % error, file=sys.stderr)
+        print("tokenhub: %s" % _shown(str(error), sys.stderr), file=sys.stderr)
         return 1
+
+
+def _shown(text: str, out: Any) -> str:
+    """``text`` made safe for ``out``: on a terminal, control characters and escape
+    sequences from the server are written visibly escaped (``\\x1b``), never obeyed."""
+    if not out.isatty():
+        return text
+    import re
+
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", lambda m: "\\x%02x" % ord(m.group()), text)
+
+
+def _strict_json(value: Any) -> str:
+    """JSON text as RFC 8259 allows it: a number Python parsed as inf or nan (a literal
+    NaN, or 1e999) is written as null, and a note on stderr says so."""
+    import json
+
+    try:
+        return json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False)
+    except ValueError:
+        pass
+    changed = []
+
+    def finite(item: Any) -> Any:
+        if isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
+            changed.append(item)
+            return None
+        if isinstance(item, dict):
+            return {k: finite(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [finite(v) for v in item]
+        return item
+
+    text = json.dumps(finite(value), ensure_ascii=False, indent=2, allow_nan=False)
+    print("tokenhub: %d number(s) in the reply were not finite (%s) and are written as null"
+          % (len(changed), ", ".join(sorted({repr(v) for v in changed}))), file=sys.stderr)
+    return text
 
 
 def _cli_parser() -> Any:
@@ -3234,7 +3311,7 @@ def _cli_chat(args: Any) -> int:
             return _cli_interactive(client, args)
         final = _cli_turn(client, args, [{"role": "user", "content": prompt}])
         if args.json:
-            print(final.to_json())
+            print(_strict_json(final))
     return 0
 
 
@@ -3286,7 +3363,7 @@ def _cli_turn(client: TokenHub, args: Any, messages: list[Any]) -> APIObject:
             printer.write(kind, piece)
     printer.end()
     if args.verbose:
-        print("tokenhub: %s" % _usage_line(final, time.monotonic() - started), file=sys.stderr)
+        print("tokenhub: %s" % _shown(_usage_line(final, time.monotonic() - started), sys.stderr), file=sys.stderr)
     return final
 
 
@@ -3319,9 +3396,10 @@ class _Printer:
         if kind == "text":
             if self.last["reasoning"] and not self.last["text"]:
                 self._end_reasoning()
-            sys.stdout.write(piece)
+            sys.stdout.write(_shown(piece, sys.stdout))
             sys.stdout.flush()
         elif self.show_reasoning:
+            piece = _shown(piece, sys.stderr)
             sys.stderr.write("\x1b[2m%s\x1b[0m" % piece if self.dim else piece)
             sys.stderr.flush()
         self.last[kind] = piece
@@ -3360,8 +3438,8 @@ def _cli_models(args: Any) -> int:
         with _cli_client(args) as client:
             rows = [(m.get("id"), m.get("owned_by") or "") for m in client.models.list().get("data") or ()]
     except (APIError, _UsageError) as error:
-        print("tokenhub: could not list the gateway's models (%s); the documented table follows" % error,
-              file=sys.stderr)
+        print("tokenhub: could not list the gateway's models (%s); the documented table follows"
+              % _shown(str(error), sys.stderr), file=sys.stderr)
         rows = list(_DOCUMENTED_MODELS)
     if args.json:
         import json
@@ -3369,7 +3447,7 @@ def _cli_models(args: Any) -> int:
         print(json.dumps([{"id": model, "owned_by": owner} for model, owner in rows], indent=2))
     else:
         for model, owner in rows:
-            print("%-28s %s" % (model, owner))
+            print(_shown("%-28s %s" % (model, owner), sys.stdout))
     return 0
 
 
