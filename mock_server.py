@@ -105,6 +105,12 @@ _GENERIC_WORDS = frozenset(
 )
 
 _MAX_BODY = 32 * 1024 * 1024  # a request body above this gets a 413
+_MAX_DEPTH = 128  # how deep a request body may nest
+_MAX_TRAILERS = 64  # trailer lines after a chunked request body
+_MAX_LABEL = 60  # the model part of a recording's file name
+_JOURNAL_LIMIT = 1000  # requests kept in the journal (the oldest go first)
+_JOURNAL_BYTES = 64 * 1024 * 1024  # request body bytes kept in the journal
+_MAX_FAULT_SECONDS = 86400.0  # a fault's longest pause
 _CLIENT_TIMEOUT = 120.0  # seconds a client may leave its connection silent mid-request or idle
 _BODY_PIECE = 32  # a non-streamed body counts as "events" of this many bytes for faults
 _FAULT_HEADER = "x-mock-fault"
@@ -592,8 +598,21 @@ def _tool_words(name: str) -> list[str]:
 
 def _spoken(text: str) -> str:
     """What the user said, without the <system-reminder> blocks that agents such as
-    Claude Code add to the user's message (they name every tool in passing)."""
-    return re.sub(r"<system-reminder>.*?</system-reminder>", "", text, flags=re.S).strip()
+    Claude Code add to the user's message (they name every tool in passing).
+    One pass over the text: a regex would rescan the rest at every unclosed opening."""
+    opening, closing = "<system-reminder>", "</system-reminder>"
+    if opening not in text:
+        return text.strip()
+    kept, at = [], 0
+    while True:
+        start = text.find(opening, at)
+        end = text.find(closing, start + len(opening)) if start >= 0 else -1
+        if end < 0:
+            break
+        kept.append(text[at:start])
+        at = end + len(closing)
+    kept.append(text[at:])
+    return "".join(kept).strip()
 
 
 def _tools_named(req: _Request) -> list[str]:
@@ -987,18 +1006,27 @@ class Fixture:
     def __repr__(self) -> str:
         return "Fixture(%r, used %d of %s)" % (self.name, self.used, self.times or "any")
 
-    def _take(self, req: _Request) -> tuple[bool, _Response | None]:
-        """(matched, the response to serve); counts the use. Call under the server's lock."""
-        if (self.times is not None and self.used >= self.times) or not all(rule(req) for rule in self.rules):
+    def _matches(self, req: _Request) -> bool:
+        """Whether the match rules accept ``req`` (run outside the server's lock: a slow
+        fixture regex then delays only its own request, not every other one)."""
+        return all(rule(req) for rule in self.rules)
+
+    def _take(self) -> tuple[bool, _Response | None]:
+        """(still available, the response to serve); counts the use. Call under the server's lock."""
+        if self.times is not None and self.used >= self.times:
             return False, None
         response = self.responses[min(self.used, len(self.responses) - 1)] if self.responses else None
         self.used += 1
         return True, response
 
 
-def _fixture_specs(source: Any, where: str) -> Iterator[tuple[dict[str, Any], str]]:
+def _fixture_specs(source: Any, where: str, *, files: bool = True) -> Iterator[tuple[dict[str, Any], str]]:
     """(entry, its name for messages) of a fixture file's content, a list of entries,
-    one entry, or a file or folder of such files (``*.json``, in name order)."""
+    one entry, or a file or folder of such files (``*.json``, in name order).
+    With ``files=False`` (fixtures posted over HTTP) a string is refused, unread."""
+    if isinstance(source, (str, os.PathLike)) and not files:
+        raise ValueError("%s: fixtures posted over HTTP are data (objects), not file paths; "
+                         "got a string, not read" % where)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if os.path.isdir(path):
@@ -1021,7 +1049,7 @@ def _fixture_specs(source: Any, where: str) -> Iterator[tuple[dict[str, Any], st
     entries = source if isinstance(source, list) else [source]
     for index, entry in enumerate(entries):
         if isinstance(entry, (str, os.PathLike)):  # a list of files and folders
-            yield from _fixture_specs(entry, where)
+            yield from _fixture_specs(entry, "%s[%d]" % (where, index), files=files)
         else:
             yield entry, "%s[%d]" % (where, index)
 
@@ -1116,9 +1144,11 @@ def _fault_number(value: Any, key: str, where: str, *, low: float = 0, high: flo
         number = float(value) if not isinstance(value, bool) else float("nan")
     except (TypeError, ValueError):
         number = float("nan")
-    ok = low <= number and (high is None or number <= high) and (not integer or number.is_integer())
+    if high is None:  # nothing unbounded: Event.wait() overflows on 1e308 and inf
+        high = 2 ** 31 if integer else _MAX_FAULT_SECONDS
+    ok = low <= number <= high and (not integer or number.is_integer())
     if not ok:
-        span = "from %s to %s" % (low, high) if high is not None else "of at least %s" % low
+        span = "from %s to %s" % (low, high)
         what = "an integer" if integer else "a number of seconds"
         raise ValueError("%s: %r expects %s %s, got %s" % (where, key, what, span, _shown(value)))
     return number
@@ -1407,9 +1437,61 @@ def _parse_json(raw: bytes) -> tuple[Any, str]:
     if not raw:
         return None, ""
     try:
-        return json.loads(raw), ""
+        body = json.loads(raw)
+    except RecursionError:
+        return None, "request body nests too deeply to parse (at most %d levels are accepted)" % _MAX_DEPTH
     except ValueError as exc:
         return None, "request body is not valid JSON: %s" % exc
+    # Checked only when cheap tests say they might fail: a deep body would break the
+    # code that walks it, and a lone surrogate the journal's (and any reply's) UTF-8.
+    if raw.count(b"[") + raw.count(b"{") > _MAX_DEPTH:
+        depth = _depth(body)
+        if depth > _MAX_DEPTH:
+            return None, "request body nests more than %d levels deep" % _MAX_DEPTH
+    if b"\\ud" in raw or b"\\uD" in raw:
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return None, ("request body has a lone UTF-16 surrogate (\\u%04x) in a string; expected "
+                          "surrogates in pairs, or the character itself" % ord(exc.object[exc.start]))
+    return body, ""
+
+
+def redacted(secret: str) -> str:
+    """How the journal shows a credential: never the value, only a short fingerprint,
+    so a test can still tell which key arrived (``redacted("test-key")``)."""
+    import hashlib
+
+    return "[redacted sha256:%s]" % hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def _journal_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Request headers as the journal keeps them: credentials replaced by their fingerprint
+    (an auth scheme such as "Bearer" stays readable)."""
+    kept = {}
+    for name, value in headers.items():
+        if name in _SECRET_HEADERS:
+            scheme, space, credential = value.partition(" ")
+            if space and name.endswith("authorization") and scheme.isalpha():
+                value = "%s %s" % (scheme, redacted(credential))
+            else:
+                value = redacted(value)
+        kept[name] = value
+    return kept
+
+
+def _depth(value: Any) -> int:
+    """How deep a JSON value nests (without recursion: it may be very deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            if level <= _MAX_DEPTH:
+                stack.extend((child, level + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -1482,17 +1564,29 @@ class _Handler(BaseHTTPRequestHandler):
             raw = self._read_body()
             body, problem = _parse_json(raw)
             if route.startswith("/_mock/"):
-                out = owner._control(method, route, body, problem)
+                kind = self.headers.get("content-type", "").split(";")[0].strip().lower()
+                out = owner._control(method, route, body, problem, kind)
             else:
-                record = RecordedRequest(method, self.path, self._headers(), body, raw)
+                headers = self._headers()
+                record = RecordedRequest(method, self.path, _journal_headers(headers), body, raw)
                 owner._record(record)
                 if owner._recorder is not None:
-                    status = self._proxy(owner._recorder, record, route, protocol)
+                    status = self._proxy(owner._recorder, record, headers, route, protocol)
                     owner._log_request(method, self.path, status, record, None, time.monotonic() - started)
                     return
                 out, fault = self._answer(record, route, path, protocol, problem, request_id)
         except _HTTPError as error:
             out = _error_out(protocol, error, request_id)
+        except OSError:  # the client went silent or away: nothing to answer
+            raise
+        except Exception as exc:  # a bug of the mock's own: still a reply, and the server lives on
+            import traceback
+
+            sys.stderr.write("mock_server: internal error on %s %s:\n%s" % (
+                method, _brief(self.path, 80), traceback.format_exc()))
+            out = _error_out(protocol, _HTTPError(500, "api_error", "the mock server failed on this request: "
+                                                  "%s (details on its stderr)" % type(exc).__name__), request_id)
+            fault = None
         if not any(name.lower() == "x-request-id" for name, _ in out.headers):
             out.headers.append(("x-request-id", request_id))
         try:
@@ -1522,7 +1616,8 @@ class _Handler(BaseHTTPRequestHandler):
         except _HTTPError as error:
             return _error_out(protocol, error, request_id), fault
 
-    def _proxy(self, recorder: _Recorder, record: RecordedRequest, route: str, protocol: str) -> int:
+    def _proxy(self, recorder: _Recorder, record: RecordedRequest, headers: dict[str, str], route: str,
+               protocol: str) -> int:
         """Pass a request to the upstream and its reply back, each piece the moment it
         arrives; write the exchange as a fixture. Returns the status sent."""
         import http.client
@@ -1532,7 +1627,7 @@ class _Handler(BaseHTTPRequestHandler):
         conn = recorder.connect()
         try:
             conn.request(record.method, recorder.prefix + route + query, body=record.raw or None,
-                         headers=recorder.forwarded(record.headers))
+                         headers=recorder.forwarded(headers))
             response = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
@@ -1613,16 +1708,20 @@ class _Handler(BaseHTTPRequestHandler):
         parts, size = [], 0
         while True:
             line = self.rfile.readline(1024).split(b";")[0].strip()
-            try:
-                length = int(line, 16)
-            except ValueError:
+            # Hex digits only: int() would also take "-1", "+5", "0x1f" or "1_0" (and a
+            # negative size read to the end of input, past max_body).
+            if not line or line.strip(b"0123456789abcdefABCDEF") or len(line) > 16:
                 self.close_connection = True
                 raise _HTTPError(400, "invalid_request_error",
-                                 "malformed chunked request body: expected a hex chunk size, got %r" % line[:40]) from None
+                                 "malformed chunked request body: expected a hex chunk size, got %r" % line[:40])
+            length = int(line, 16)
             if length == 0:
-                while self.rfile.readline(1024).strip():
-                    pass  # trailers
-                return b"".join(parts)
+                for _ in range(_MAX_TRAILERS + 1):
+                    if not self.rfile.readline(1024).strip():
+                        return b"".join(parts)
+                self.close_connection = True
+                raise _HTTPError(400, "invalid_request_error",
+                                 "chunked request body: more than %d trailer lines" % _MAX_TRAILERS)
             size += length
             if size > limit:
                 self.close_connection = True
@@ -1651,7 +1750,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _HTTPError(400, "invalid_request_error", "expected a JSON object body, got %s" % (
                     "none" if body is None else type(body).__name__))
             protocol = "anthropic" if route == "/v1/messages" else "openai"
-            return self.server.owner._reply(protocol, path, body, record)
+            return self.server.owner._reply(protocol, path, body, record, self._headers())
         reading = method in ("GET", "HEAD")
         if route == "/" and reading:
             return _json_out(200, {"object": "service", "name": "TokenHub mock server", "version": __version__}), None
@@ -1816,7 +1915,7 @@ _REGION_ROOTS = {
     "store": "https://tokenhub.store/api",
 }
 # Never written to disk, whatever --redact-header adds.
-_SECRET_HEADERS = frozenset(("authorization", "x-api-key", "proxy-authorization", "cookie", "set-cookie"))
+_SECRET_HEADERS = frozenset(("authorization", "x-api-key", "api-key", "proxy-authorization", "cookie", "set-cookie"))
 # Hop-by-hop and framing headers: the proxy sets its own.
 _HOP_HEADERS = frozenset((
     "host", "connection", "keep-alive", "proxy-connection", "te", "upgrade", "content-length",
@@ -1847,6 +1946,7 @@ class _Recorder:
         self.record_errors = record_errors
         self.timeout = timeout
         self._lock = threading.Lock()
+        self.failures: list[str] = []  # recordings that could not be written
         os.makedirs(directory, exist_ok=True)
         self._count = len([n for n in os.listdir(directory) if n.endswith(".json")])
 
@@ -1867,14 +1967,15 @@ class _Recorder:
                 if (name.lower() in _KEPT_HEADERS or name.lower().startswith(("x-ratelimit", "anthropic-ratelimit")))
                 and name.lower() not in self.redact}
 
-    def save(self, record: RecordedRequest, raw: dict[str, Any], seconds: float) -> str:
-        """Write one exchange as a fixture file; its path."""
+    def save(self, record: RecordedRequest, raw: dict[str, Any], seconds: float) -> str | None:
+        """Write one exchange as a fixture file; its path, or None when the write failed
+        (said on stderr whatever the verbosity, and kept in ``failures``)."""
         match = _recorded_match(record)
         with self._lock:
             self._count += 1
             number = self._count
-        label = re.sub(r"[^A-Za-z0-9.]+", "-", "%s-%s" % (match.get("protocol", "other"), match.get("model", "")))
-        name = "%04d-%s" % (number, label.strip("-"))
+        label = re.sub(r"[^A-Za-z0-9]+", "-", "%s-%s" % (match.get("protocol", "other"), match.get("model", "")))
+        name = "%04d-%s" % (number, label.strip("-")[:_MAX_LABEL].strip("-"))  # a safe, bounded file name
         fixture = {
             "name": name, "match": match, "response": {"raw": raw},
             "recorded": {"upstream": self.origin, "request": "%s %s" % (record.method, record.path.split("?")[0]),
@@ -1886,8 +1987,15 @@ class _Recorder:
         except UnicodeEncodeError:  # bytes that were not UTF-8, kept as escaped surrogates
             data = json.dumps({"fixtures": [fixture]}, indent=1).encode("ascii")
         path = os.path.join(self.directory, name + ".json")
-        with open(path, "wb") as file:
-            file.write(data)
+        try:
+            with open(path, "wb") as file:
+                file.write(data)
+        except OSError as exc:
+            message = "the recording of %s %s was NOT written to %s: %s" % (
+                record.method, _brief(record.path, 60), path, exc.strerror or exc)
+            self.failures.append(message)
+            sys.stderr.write("mock_server: %s\n" % message)
+            return None
         return path
 
 
@@ -1950,6 +2058,10 @@ class MockServer:
     - ``max_body``: a larger request body gets a 413. ``client_timeout``: seconds
       a connection may sit silent (mid-request, or not reading a reply) before the
       server hangs up on it.
+    - ``journal_limit``: how many requests ``srv.requests`` keeps (1,000; also at
+      most 64 MiB of bodies); older ones go, counted in ``srv.dropped``. The
+      journal never holds credentials: ``Authorization``, ``x-api-key``, cookies
+      and the like are kept as :func:`redacted` fingerprints.
 
     ``start()`` serves from a background thread, ``stop()`` (or leaving the
     ``with`` block) ends every connection and thread. ``srv.requests`` lists
@@ -1977,6 +2089,7 @@ class MockServer:
         cassette: str | None = None,
         upstream: str | None = None,
         mode: str = "auto",
+        journal_limit: int = _JOURNAL_LIMIT,
     ) -> None:
         self.cassette = cassette
         if cassette is not None:
@@ -1993,7 +2106,12 @@ class MockServer:
         self.ssl_context = ssl_context
         self.max_body = max_body
         self.client_timeout = client_timeout
+        if isinstance(journal_limit, bool) or not isinstance(journal_limit, int) or journal_limit < 0:
+            raise ValueError("journal_limit must be a whole number >= 0, got %r" % (journal_limit,))
+        self.journal_limit = journal_limit
         self.requests: list[RecordedRequest] = []
+        self.dropped = 0  # requests the journal let go (journal_limit)
+        self._journal_bytes = 0
         self._lock = threading.Lock()
         self._count = 0
         self._fixtures = self._build(fixtures, "fixtures") if fixtures is not None else []
@@ -2006,8 +2124,8 @@ class MockServer:
     # -- fixtures and faults -------------------------------------------------
 
     @staticmethod
-    def _build(source: Any, where: str) -> list[Fixture]:
-        return [Fixture(spec, name=name) for spec, name in _fixture_specs(source, where)]
+    def _build(source: Any, where: str, *, files: bool = True) -> list[Fixture]:
+        return [Fixture(spec, name=name) for spec, name in _fixture_specs(source, where, files=files)]
 
     def add(
         self,
@@ -2062,17 +2180,20 @@ class MockServer:
         how often each remaining fixture was used."""
         with self._lock:
             del self.requests[:]
+            self.dropped = self._journal_bytes = 0
             del self._added[:]
             del self._faults[:]
             for fixture in self._fixtures:
                 fixture.used = 0
 
     def _match(self, req: _Request) -> tuple[Fixture | None, _Response | None]:
-        with self._lock:
-            for fixture in self._added + self._fixtures:
-                matched, response = fixture._take(req)
-                if matched:
-                    return fixture, response
+        for fixture in self.fixtures:
+            if fixture.times is not None and fixture.used >= fixture.times or not fixture._matches(req):
+                continue
+            with self._lock:
+                available, response = fixture._take()
+            if available:
+                return fixture, response
         return None, None
 
     def _request_fault(self, headers: Mapping[str, str]) -> _Fault | None:
@@ -2091,10 +2212,13 @@ class MockServer:
                 self._faults.pop(0)
             return entry[0]
 
-    def _reply(self, protocol: str, path: str, body: dict[str, Any], record: RecordedRequest) -> tuple[_Out, _Fault | None]:
-        """The reply to a chat request, and the fault of the fixture that chose it."""
+    def _reply(
+        self, protocol: str, path: str, body: dict[str, Any], record: RecordedRequest, headers: dict[str, str]
+    ) -> tuple[_Out, _Fault | None]:
+        """The reply to a chat request, and the fault of the fixture that chose it
+        (``headers`` as received: fixtures may match on them; the journal's are redacted)."""
         read = _anthropic_request if protocol == "anthropic" else _openai_request
-        req = read(path, record.headers, body)
+        req = read(path, headers, body)
         fixture, response = self._match(req)
         if fixture is None and self.strict:
             where = "no recording in cassette %s" % self.cassette if self.cassette else "no fixture"
@@ -2111,12 +2235,18 @@ class MockServer:
             return _anthropic_out(_shape(reply, req), req), fault
         return _openai_out([_shape(reply, req)] * req.n, req), fault
 
-    def _control(self, method: str, route: str, body: Any, problem: str) -> _Out:
-        """The ``/_mock/`` routes: the journal, reset, and fixtures over HTTP."""
+    def _control(self, method: str, route: str, body: Any, problem: str, content_type: str) -> _Out:
+        """The ``/_mock/`` routes: the journal, reset, and fixtures over HTTP. A POST
+        must say ``Content-Type: application/json``: a web page can post text/plain
+        across sites without asking, but not that."""
+        if method == "POST" and content_type != "application/json":
+            raise _HTTPError(415, "invalid_request_error", "the mock's control routes take Content-Type: "
+                             "application/json, got %s" % (_shown(content_type) if content_type else "none"))
         if (method, route) == ("GET", "/_mock/requests"):
             with self._lock:
                 journal = [request.to_dict() for request in self.requests]
-            return _json_out(200, {"requests": journal})
+                dropped = self.dropped
+            return _json_out(200, {"requests": journal, "dropped": dropped})
         if (method, route) == ("POST", "/_mock/reset"):
             self.reset()
             return _json_out(200, {"reset": True})
@@ -2127,7 +2257,10 @@ class MockServer:
             if problem or body is None:
                 raise _HTTPError(400, "invalid_request_error", problem or "expected fixtures as a JSON body, got none")
             try:
-                added = self.load(body)
+                fixtures = self._build(body, "fixtures", files=False)
+                with self._lock:
+                    self._added.extend(fixtures)
+                added = fixtures
             except ValueError as exc:
                 raise _HTTPError(400, "invalid_request_error", str(exc)) from None
             return _json_out(200, {"added": [fixture.name for fixture in added]})
@@ -2209,8 +2342,16 @@ class MockServer:
             return self._count
 
     def _record(self, request: RecordedRequest) -> None:
+        """Journal a request; past ``journal_limit`` requests (or ``_JOURNAL_BYTES`` of
+        bodies) the oldest go, counted in ``dropped``."""
         with self._lock:
             self.requests.append(request)
+            self._journal_bytes += len(request.raw)
+            while len(self.requests) > self.journal_limit or (
+                self._journal_bytes > _JOURNAL_BYTES and len(self.requests) > 1
+            ):
+                self._journal_bytes -= len(self.requests.pop(0).raw)
+                self.dropped += 1
 
     def _log(self, line: str) -> None:
         if self.verbose:

@@ -5,6 +5,7 @@ import json
 import pytest
 
 import tokenhub
+from mock_server import redacted
 from conftest import sse_response
 
 WEATHER = {
@@ -50,7 +51,7 @@ def test_plain_message(client, mock):
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
     request = mock.requests[0]
     assert request.path == "/v1/messages"
-    assert request.headers["x-api-key"] == "test-key"
+    assert request.headers["x-api-key"] == redacted("test-key")
     assert request.headers["anthropic-version"] == "2023-06-01"
     assert "authorization" not in request.headers
     assert request.body["max_tokens"] == 1000
@@ -161,7 +162,7 @@ def test_auth_token_is_sent_as_bearer(mock):
     client = tokenhub.Anthropic(auth_token="token-1", base_url=mock.url)
     client.messages.create(model="glm-5", max_tokens=10, messages=HI)
     headers = mock.requests[0].headers
-    assert headers["authorization"] == "Bearer token-1"
+    assert headers["authorization"] == "Bearer " + redacted("token-1")
     assert "x-api-key" not in headers
     client.close()
 

@@ -3,6 +3,7 @@
 import pytest
 
 import tokenhub
+from mock_server import redacted
 
 HI = [{"role": "user", "content": "Hi"}]
 
@@ -60,8 +61,8 @@ def test_tokenhub_environment(monkeypatch, mock):
     client.chat.completions.create(model="glm-5", messages=HI)
     client.messages.create(model="glm-5", max_tokens=5, messages=HI)
     openai_request, anthropic_request = mock.requests
-    assert openai_request.headers["authorization"] == "Bearer env-key"
-    assert anthropic_request.headers["x-api-key"] == "env-key"
+    assert openai_request.headers["authorization"] == "Bearer " + redacted("env-key")
+    assert anthropic_request.headers["x-api-key"] == redacted("env-key")
 
 
 def test_explicit_arguments_beat_environment(monkeypatch, mock):
@@ -69,7 +70,7 @@ def test_explicit_arguments_beat_environment(monkeypatch, mock):
     monkeypatch.setenv("TOKENHUB_BASE_URL", "http://127.0.0.1:9")
     client = tokenhub.TokenHub("arg-key", base_url=mock.url)
     client.chat.completions.create(model="glm-5", messages=HI)
-    assert mock.requests[0].headers["authorization"] == "Bearer arg-key"
+    assert mock.requests[0].headers["authorization"] == "Bearer " + redacted("arg-key")
 
 
 def test_openai_shaped_client_reads_openai_variables(monkeypatch, mock):
@@ -78,14 +79,14 @@ def test_openai_shaped_client_reads_openai_variables(monkeypatch, mock):
     monkeypatch.setenv("TOKENHUB_API_KEY", "tokenhub-key")
     client = tokenhub.OpenAI()
     client.chat.completions.create(model="glm-5", messages=HI)
-    assert mock.requests[0].headers["authorization"] == "Bearer openai-key"
+    assert mock.requests[0].headers["authorization"] == "Bearer " + redacted("openai-key")
 
 
 def test_openai_shaped_client_falls_back_to_tokenhub_variables(monkeypatch, mock):
     monkeypatch.setenv("TOKENHUB_API_KEY", "tokenhub-key")
     monkeypatch.setenv("TOKENHUB_BASE_URL", mock.url)
     tokenhub.OpenAI().chat.completions.create(model="glm-5", messages=HI)
-    assert mock.requests[0].headers["authorization"] == "Bearer tokenhub-key"
+    assert mock.requests[0].headers["authorization"] == "Bearer " + redacted("tokenhub-key")
 
 
 def test_anthropic_shaped_client_reads_anthropic_variables(monkeypatch, mock):
@@ -93,7 +94,7 @@ def test_anthropic_shaped_client_reads_anthropic_variables(monkeypatch, mock):
     monkeypatch.setenv("ANTHROPIC_BASE_URL", mock.url)
     tokenhub.Anthropic().messages.create(model="glm-5", max_tokens=5, messages=HI)
     headers = mock.requests[0].headers
-    assert headers["x-api-key"] == "anthropic-key" and "authorization" not in headers
+    assert headers["x-api-key"] == redacted("anthropic-key") and "authorization" not in headers
 
 
 def test_anthropic_auth_token_from_environment(monkeypatch, mock):
@@ -103,7 +104,7 @@ def test_anthropic_auth_token_from_environment(monkeypatch, mock):
     monkeypatch.setenv("TOKENHUB_API_KEY", "unused")
     tokenhub.Anthropic().messages.create(model="glm-5", max_tokens=5, messages=HI)
     headers = mock.requests[0].headers
-    assert headers["authorization"] == "Bearer claude-code-token" and "x-api-key" not in headers
+    assert headers["authorization"] == "Bearer " + redacted("claude-code-token") and "x-api-key" not in headers
 
 
 def test_sdk_shaped_constructors_take_sdk_arguments(mock):

@@ -121,7 +121,7 @@ def test_faults_apply_to_the_model_list_too(client, mock):
     ("status=abc", "'status' expects an integer from 400 to 599"),
     ("boom=1", "unknown fault 'boom'"),
     ("drip", "expected key=value items"),
-    ("drip=-1", "'drip' expects a number of seconds of at least 0"),
+    ("drip=-1", "'drip' expects a number of seconds from 0 to 86400"),
     ("truncate-after=1.5", "'truncate-after' expects an integer"),
 ])
 def test_a_bad_fault_header_is_a_400_saying_why(mock, spec, words):

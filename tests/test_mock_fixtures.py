@@ -405,18 +405,21 @@ def test_string_arguments_are_sent_exactly_even_when_not_json(client, mock):
 # ---------------------------------------------------------------------------
 
 
+JSON_TYPE = {"Content-Type": "application/json"}
+
+
 def test_fixtures_over_http_and_reset(tmp_path):
     with MockServer(fixtures=[{"name": "base", "match": {"user": "base"}, "response": "base reply"}]) as srv:
-        status, _, added = raw_request(srv, "POST", "/_mock/fixtures", {"fixtures": [{"name": "extra", "response": "extra reply"}]})
+        status, _, added = raw_request(srv, "POST", "/_mock/fixtures", {"fixtures": [{"name": "extra", "response": "extra reply"}]}, JSON_TYPE)
         assert status == 200 and added == {"added": ["extra"]}
         assert _ask(srv) == "extra reply"
         assert _ask(srv, messages=[{"role": "user", "content": "base"}]) == "extra reply"  # tried first
         status, _, listed = raw_request(srv, "GET", "/_mock/fixtures")
         assert listed["fixtures"] == [{"name": "extra", "used": 2, "times": None}, {"name": "base", "used": 0, "times": None}]
-        status, _, error = raw_request(srv, "POST", "/_mock/fixtures", {"fixtures": [{"match": {"bad": 1}, "response": "x"}]})
+        status, _, error = raw_request(srv, "POST", "/_mock/fixtures", {"fixtures": [{"match": {"bad": 1}, "response": "x"}]}, JSON_TYPE)
         assert status == 400 and "unknown key 'bad'" in error["error"]["message"]
         srv.fail_next("status=500")
-        assert raw_request(srv, "POST", "/_mock/reset", {})[2] == {"reset": True}
+        assert raw_request(srv, "POST", "/_mock/reset", {}, JSON_TYPE)[2] == {"reset": True}
         assert srv.requests == [] and [f.name for f in srv.fixtures] == ["base"]
         assert _ask(srv, messages=[{"role": "user", "content": "base"}]) == "base reply"  # no queued 500 either
         status, _, body = raw_request(srv, "GET", "/_mock/nothing")

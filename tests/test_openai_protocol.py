@@ -7,6 +7,7 @@ import pickle
 import pytest
 
 import tokenhub
+from mock_server import redacted
 
 WEATHER = {
     "type": "function",
@@ -44,7 +45,7 @@ def test_plain_reply(client, mock):
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens > 0
     request = mock.requests[0]
     assert request.method == "POST" and request.path == "/v1/chat/completions"
-    assert request.headers["authorization"] == "Bearer test-key"
+    assert request.headers["authorization"] == "Bearer " + redacted("test-key")
     assert request.headers["user-agent"] == "tokenhub-python/%s" % tokenhub.__version__
     assert request.body == {"model": "deepseek-v3.2", "messages": HELLO}
 

@@ -16,7 +16,7 @@ import pytest
 
 import tokenhub
 from conftest import CERTS, CLOSE, HANG, ROOT, http_response, server_tls
-from mock_server import MockServer
+from mock_server import MockServer, redacted
 
 HI = [{"role": "user", "content": "Hi"}]
 JSON = {"Content-Type": "application/json"}
@@ -399,7 +399,7 @@ def test_http_proxy_absolute_form_with_credentials(monkeypatch, proxy_server, mo
     assert line == "POST %s/v1/chat/completions HTTP/1.1" % mock.url
     assert headers["proxy-authorization"] == "Basic dXNlcjpwYXNz"
     assert "proxy-authorization" not in mock.requests[0].headers
-    assert mock.requests[0].headers["authorization"] == "Bearer k"
+    assert mock.requests[0].headers["authorization"] == "Bearer " + redacted("k")
 
 
 def test_no_proxy_bypasses(monkeypatch, proxy_server, mock):
@@ -423,7 +423,7 @@ def test_https_through_a_connect_tunnel(monkeypatch, proxy_server):
         port = srv.url.rsplit(":", 1)[1]
     assert line.startswith("CONNECT 127.0.0.1:%s HTTP/1." % port)  # 1.0 or 1.1 by Python version
     assert headers["proxy-authorization"] == "Basic dTpw"
-    assert srv.requests[0].headers["x-api-key"] == "k"  # inside the tunnel, encrypted
+    assert srv.requests[0].headers["x-api-key"] == redacted("k")  # inside the tunnel, encrypted
 
 
 def test_proxy_refusing_the_tunnel(monkeypatch, proxy_server):
