@@ -92,11 +92,12 @@ def target(text, met):
 class CannedServer:
     """``with CannedServer(chunks) as url:``: bench/_server.py in its own process."""
 
-    def __init__(self, chunks):
+    def __init__(self, chunks, chars=0):
         import subprocess
 
         self._proc = subprocess.Popen(
-            [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_server.py"), str(chunks)],
+            [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_server.py"), str(chunks),
+             str(chars)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         self.url = "http://127.0.0.1:%s" % self._proc.stdout.readline().strip()

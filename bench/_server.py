@@ -1,11 +1,12 @@
 """A canned-bytes HTTP server for the benchmarks, run as its own process.
 
-    python3 bench/_server.py CHUNKS      (prints its port, then serves until stdin closes)
+    python3 bench/_server.py CHUNKS [CHARS]   (prints its port, then serves until stdin closes)
 
 It answers every request on a kept-alive connection, as fast as the socket
 takes the bytes: a POST whose body asks to stream gets CHUNKS
-chat.completion.chunk events and [DONE]; any other request a small
-chat.completion. A request with "Connection: close" is answered, then closed.
+chat.completion.chunk events and [DONE] (each chunk's content "word ", or with
+CHARS a run of that many non-ASCII characters, sent as UTF-8); any other request a
+small chat.completion. A request with "Connection: close" is answered, then closed.
 """
 
 import json
@@ -22,9 +23,13 @@ COMPLETION = {"id": "chatcmpl-bench", "object": "chat.completion", "created": 17
               "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
 
 
-def responses(chunks):
+def responses(chunks, chars=0):
     """(the streamed reply, the plain reply), each a complete HTTP response."""
-    event = b"data: " + json.dumps(CHUNK, separators=(",", ":")).encode() + b"\n\n"
+    chunk = CHUNK
+    if chars:
+        text = ("d\u00e9j\u00e0 vu \u4e2d\u6587 " * chars)[:chars]
+        chunk = dict(CHUNK, choices=[dict(CHUNK["choices"][0], delta={"content": text})])
+    event = b"data: " + json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
     stream = event * chunks + b"data: [DONE]\n\n"
     plain = json.dumps(COMPLETION).encode()
 
@@ -60,7 +65,7 @@ def serve(conn, streamed, plain):
 
 
 def main():
-    streamed, plain = responses(int(sys.argv[1]))
+    streamed, plain = responses(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(256)

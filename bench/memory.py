@@ -1,8 +1,10 @@
-"""Memory: peak RSS of a process that streams 50 MB through .text_stream, not
-keeping the text, against a process that only imports tokenhub.
+"""Memory: peak RSS of a process that streams 50 MB, against a process that only
+imports tokenhub.
 
-The stream's content is one word per chunk, as models send it; the finished
-message (the stream's snapshot) does keep that text, about 3% of the bytes.
+Two streams. Through .text_stream, one word per chunk as models send it: the
+helper keeps the snapshot for get_final_*(), i.e. the text, about 3% of the bytes.
+Raw iteration of create(stream=True) over 2,000-character chunks of non-ASCII
+text (UTF-8 on the wire): nothing is kept, so memory stays flat however long.
 """
 
 import os
@@ -12,6 +14,7 @@ import sys
 from _common import CannedServer, Table, repeat, target
 
 CHUNKS = 300000  # about 50 MB of chat.completion.chunk events
+LONG_CHUNKS, LONG_CHARS = 10000, 2000  # about 50 MB again, in 2,000-character chunks
 
 
 def probe(*args):
@@ -25,12 +28,18 @@ def run():
     with CannedServer(CHUNKS) as url:
         imported = repeat(lambda: probe("import"), 3)
         streamed = repeat(lambda: probe("stream", url), 3)
+    with CannedServer(LONG_CHUNKS, LONG_CHARS) as url:
+        raw = repeat(lambda: probe("raw", url), 3)
     table = Table("Memory: peak RSS", ["MB"], higher_is_better=False)
     table.add("import tokenhub only", imported)
     table.add("stream 50 MB through .text_stream", streamed)
+    table.add("raw create(stream=True), 50 MB", raw)
     table.show()
     growth = sorted(streamed)[1] - sorted(imported)[1]
     target("streaming 50 MB grows peak RSS by under 10 MB (%.1f MB)" % growth, growth < 10)
+    growth = sorted(raw)[1] - sorted(imported)[1]
+    target("raw iteration of 50 MB in 2,000-character non-ASCII chunks grows peak RSS by under 10 MB (%.1f MB)"
+           % growth, growth < 10)
     return table
 
 
@@ -55,6 +64,12 @@ def _probe(kind, url=None):
                 model="m", messages=[{"role": "user", "content": "Hi"}], stream=True)
             received = sum(len(text) for text in stream.text_stream)
             assert received == CHUNKS * len("word "), received
+    if kind == "raw":
+        with tokenhub.TokenHub(api_key="bench", base_url=url, max_retries=0) as client:
+            stream = client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "Hi"}], stream=True)
+            received = sum(len(chunk.choices[0].delta.content) for chunk in stream)
+            assert received == LONG_CHUNKS * LONG_CHARS, received
     print(_peak_kb())
 
 
