@@ -7,7 +7,6 @@ Every server here is a thread on 127.0.0.1 that drips bytes until told to stop.
 import os
 import socket
 import threading
-import time
 
 from _common import Table, repeat, target, timed
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -30,6 +31,15 @@ def clean_env(monkeypatch):
     """No test sees the machine's keys or base URLs (and so none leaves loopback)."""
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+
+
+def timed(fn):
+    """Call ``fn()``; ``timed.elapsed`` is how long it took, even when it raised."""
+    start = time.monotonic()
+    try:
+        fn()
+    finally:
+        timed.elapsed = time.monotonic() - start
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import time
 import pytest
 
 import tokenhub
-from conftest import ROOT, host_port, raw_request, wire_bytes
+from conftest import timed, ROOT, host_port, raw_request
 from mock_server import MockServer, redacted
 
 HI = [{"role": "user", "content": "Hi"}]
@@ -79,14 +79,6 @@ def ask(client, protocol, way):
         with client.messages.stream(model="m", max_tokens=10, messages=HI) as stream:
             return stream.get_final_text()
     return client.messages.create(model="m", max_tokens=10, messages=HI).content[0].text
-
-
-def timed(fn):
-    start = time.monotonic()
-    try:
-        fn()
-    finally:
-        timed.elapsed = time.monotonic() - start
 
 
 def dripper(head, piece, every, stop):

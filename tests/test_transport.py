@@ -15,7 +15,7 @@ import time
 import pytest
 
 import tokenhub
-from conftest import CERTS, CLOSE, HANG, ROOT, http_response, server_tls
+from conftest import timed, CERTS, CLOSE, HANG, ROOT, http_response, server_tls
 from mock_server import MockServer, redacted
 
 HI = [{"role": "user", "content": "Hi"}]
@@ -28,14 +28,6 @@ CHUNK = b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n'
 def make_client(url, **kw):
     kw.setdefault("max_retries", 0)
     return tokenhub.TokenHub(api_key="k", base_url=url, **kw)
-
-
-def timed(fn):
-    start = time.monotonic()
-    try:
-        fn()
-    finally:
-        timed.elapsed = time.monotonic() - start
 
 
 def drip(pieces, every, stop):
