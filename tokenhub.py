@@ -113,6 +113,7 @@ _MAX_DRAIN = 64 * 1024  # bytes read after a stream's terminator to free the con
 _DRAIN_WAIT = 0.5  # seconds those bytes may take before the connection is closed instead
 _READ_SIZE = 64 * 1024
 _RUN_LIMIT = 256  # plain text pieces a stream gathers before folding them into its snapshot
+_MAX_CONNECTIONS = 1000  # an async client's connections in use to one host (as the OpenAI SDK sets httpx's)
 
 # Retry policy: which statuses are worth another try, and how long to wait.
 _RETRY_STATUSES = frozenset({408, 409, 429})
@@ -945,1203 +946,6 @@ def _request_bytes(method: str, target: str, host: str, headers: Mapping[str, st
 
 
 # ---------------------------------------------------------------------------
-# Transport
-# ---------------------------------------------------------------------------
-
-
-class Timeout:
-    """Time limits in seconds; ``None`` is no limit.
-
-    - ``connect``: to open a connection (TCP, a proxy tunnel, the TLS handshake).
-    - ``read``: for the next bytes of a reply to arrive.
-    - ``idle``: between two events of a stream (``None``: the ``read`` limit).
-    - ``total``: the whole call, retries and the last event of a stream included.
-
-    A number ``t`` given as a client's or a call's ``timeout`` stands for
-    ``Timeout(connect=min(t, 5.0), read=t)``; ``None`` for no limits at all.
-    """
-
-    __slots__ = ("connect", "read", "idle", "total")
-
-    def __init__(
-        self,
-        *,
-        connect: float | None = 5.0,
-        read: float | None = 600.0,
-        idle: float | None = None,
-        total: float | None = None,
-    ) -> None:
-        for name, value in (("connect", connect), ("read", read), ("idle", idle), ("total", total)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
-            ):
-                raise ValueError("Timeout.%s must be a number of seconds > 0 or None, got %r" % (name, value))
-        self.connect = connect
-        self.read = read
-        self.idle = idle
-        self.total = total
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Timeout):
-            return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-    def __repr__(self) -> str:
-        return "Timeout(%s)" % ", ".join("%s=%r" % (n, getattr(self, n)) for n in self.__slots__)
-
-
-def _as_timeout(value: Any) -> Timeout:
-    """A Timeout from what a caller passed as ``timeout``."""
-    if isinstance(value, Timeout):
-        return value
-    if value is None:
-        return Timeout(connect=None, read=None)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return Timeout(connect=min(float(value), 5.0), read=float(value))
-    raise ValueError(
-        "timeout must be a number of seconds > 0, None or a tokenhub.Timeout, got %r" % (value,)
-    )
-
-
-class _Budget:
-    """One call's clock: its limits, and the moment its total runs out."""
-
-    __slots__ = ("timeout", "end")
-
-    def __init__(self, timeout: Timeout) -> None:
-        self.timeout = timeout
-        self.end = None if timeout.total is None else time.monotonic() + timeout.total
-
-    def cap(self, seconds: float | None) -> float | None:
-        """``seconds``, cut to what is left of the total; raises once the total is spent."""
-        if self.end is None:
-            return seconds
-        left = self.end - time.monotonic()
-        if left <= 0:
-            raise self.expired()
-        return left if seconds is None else min(seconds, left)
-
-    def spent(self) -> bool:
-        return self.end is not None and time.monotonic() >= self.end
-
-    def expired(self) -> APITimeoutError:
-        return APITimeoutError(
-            "the call's total deadline of %gs passed (Timeout.total)" % self.timeout.total
-        )
-
-
-class _Origin:
-    """Where requests go: scheme, host, port and the root path in front of ``/v1``."""
-
-    __slots__ = ("scheme", "host", "port", "root_path", "url", "netloc", "netloc_with_port")
-
-    def __init__(self, base_url: str) -> None:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(base_url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                "base_url must be an http:// or https:// URL with a host, got %r" % base_url
-            )
-        if parts.query or parts.fragment:
-            raise ValueError("base_url must not carry a query or fragment, got %r" % base_url)
-        self.scheme = parts.scheme
-        self.host = parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.root_path = _root_path(parts.path)
-        host = "[%s]" % self.host if ":" in self.host else self.host
-        self.netloc_with_port = "%s:%d" % (host, self.port)
-        default = self.port == (443 if self.scheme == "https" else 80)
-        self.netloc = host if default else self.netloc_with_port  # the Host header (RFC 9110 §7.2)
-        self.url = "%s://%s%s" % (self.scheme, host + (":%d" % parts.port if parts.port else ""), self.root_path)
-
-    def is_loopback(self) -> bool:
-        import ipaddress
-
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
-
-
-def _root_path(path: str) -> str:
-    """The path in front of ``/v1``, from a root, a ``.../v1`` or an endpoint URL."""
-    path = path.rstrip("/")
-    for suffix in ("/chat/completions", "/messages", "/models"):
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-            break
-    if path.endswith("/v1"):
-        path = path[:-3]
-    return path
-
-
-class _Proxy:
-    """An HTTP proxy named by the environment, and the headers it wants."""
-
-    __slots__ = ("host", "port", "headers")
-
-    def __init__(self, url: str) -> None:
-        from urllib.parse import unquote, urlsplit
-
-        url = url if "://" in url else "http://" + url
-        # Errors here never show the URL: it may carry a password. One with "#", "?"
-        # or "/" unescaped would be split in the wrong place and leak part of itself.
-        userinfo = url.partition("://")[2].rpartition("@")[0]
-        if any(char in userinfo for char in "#?/"):
-            raise ValueError(
-                "the proxy URL (HTTPS_PROXY / HTTP_PROXY) has '#', '?' or '/' in its user or password: "
-                "percent-encode them (%23, %3F, %2F); the URL is not shown"
-            )
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(
-                "only http:// proxies are supported (HTTPS_PROXY / HTTP_PROXY), got scheme %r"
-                % parts.scheme[:10]
-            )
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValueError("the proxy URL (HTTPS_PROXY / HTTP_PROXY) has an invalid port; the URL is not shown") from None
-        self.host = parts.hostname
-        self.port = port or 80
-        self.headers: dict[str, str] = {}
-        if parts.username is not None:
-            import base64
-
-            pair = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
-            self.headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-
-
-def _proxy_for(origin: _Origin) -> _Proxy | None:
-    """The proxy that HTTPS_PROXY / HTTP_PROXY name for an origin, unless NO_PROXY exempts it."""
-    from urllib.request import getproxies_environment, proxy_bypass_environment
-
-    proxies = getproxies_environment()  # lower- and upper-case names, as curl reads them
-    url = proxies.get(origin.scheme) or proxies.get("all")
-    if not url or proxy_bypass_environment("%s:%d" % (origin.host, origin.port), proxies):
-        return None
-    return _Proxy(url)
-
-
-_UNRESOLVED = object()
-
-
-def _has_input(sock: Any) -> bool:
-    """True when an idle socket is readable: stray bytes, or the peer's close."""
-    import select
-
-    if getattr(sock, "pending", None) and sock.pending():  # TLS bytes already decrypted
-        return True
-    try:
-        if hasattr(select, "poll"):  # select() refuses descriptors past 1023
-            poller = select.poll()
-            poller.register(sock, select.POLLIN)
-            return bool(poller.poll(0))
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):
-        return True
-
-
-class _Conn:
-    """One open connection: a socket (maybe TLS, maybe through a proxy's tunnel)."""
-
-    __slots__ = ("sock", "_wait")
-
-    def __init__(self, sock: Any) -> None:
-        self.sock = sock
-        self._wait: Any = _UNRESOLVED  # the timeout the socket has now
-
-    def settimeout(self, seconds: float | None) -> None:
-        if seconds != self._wait:  # a syscall saved on the common, unchanging limit
-            self.sock.settimeout(seconds)
-            self._wait = seconds
-
-    def receive(self, reader: _ResponseReader, seconds: float | None) -> None:
-        """Feed ``reader`` the next bytes, waiting at most ``seconds`` (then socket.timeout)."""
-        self.settimeout(seconds)
-        reader.feed(self.sock.recv(_READ_SIZE))
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-class _Pool:
-    """Idle keep-alive connections to one origin, shared by one client's threads."""
-
-    def __init__(self, origin: _Origin, tls: _TLS, *, max_idle: int = 8) -> None:
-        import threading
-
-        self.origin = origin
-        self._tls = tls
-        self._max_idle = max_idle
-        self._idle: list[_Conn] = []
-        self._lock = threading.Lock()
-        self._proxy: Any = _UNRESOLVED
-
-    @property
-    def proxy(self) -> _Proxy | None:
-        """The proxy in use, read from the environment at the first request."""
-        if self._proxy is _UNRESOLVED:
-            self._proxy = _proxy_for(self.origin)
-        return self._proxy
-
-    def target(self, path: str) -> str:
-        """The request target: absolute through a plain-http proxy, else the path."""
-        if self.proxy is not None and self.origin.scheme == "http":
-            return "http://%s%s" % (self.origin.netloc, path)
-        return path
-
-    def acquire(self) -> _Conn | None:
-        """An idle connection on which nothing has arrived since its last reply, or None.
-        One that has input (stray bytes, or the server's close) is closed, never reused."""
-        while True:
-            with self._lock:
-                if not self._idle:
-                    return None
-                conn = self._idle.pop()
-            if not _has_input(conn.sock):
-                return conn
-            conn.close()
-
-    def release(self, conn: _Conn) -> None:
-        """Keep a connection whose last reply was read exactly to its end."""
-        with self._lock:
-            if len(self._idle) < self._max_idle:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def close(self) -> None:
-        """Close every idle connection."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-    def __del__(self) -> None:
-        # A client dropped without close() must not leave its sockets to the collector.
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown may have torn down what close() uses
-            pass
-
-    def connect(self, budget: _Budget) -> _Conn:
-        """A new connection: TCP, a proxy's CONNECT tunnel, the TLS handshake, all
-        within one ``Timeout.connect`` (and the call's total)."""
-        import socket
-
-        origin, proxy = self.origin, self.proxy
-        limit = budget.timeout.connect
-        deadline = None if limit is None else time.monotonic() + limit
-
-        def left() -> float | None:
-            wait = None if deadline is None else deadline - time.monotonic()
-            if wait is not None and wait <= 0:
-                raise socket.timeout("timed out")
-            return budget.cap(wait)
-
-        address = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
-        sock = socket.create_connection(address, timeout=left())
-        conn = _Conn(sock)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if origin.scheme == "https":
-                if proxy is not None:
-                    self._tunnel(conn, left)
-                sock.settimeout(left())
-                conn.sock = self._tls.context().wrap_socket(sock, server_hostname=origin.host)
-                conn._wait = _UNRESOLVED
-            return conn
-        except BaseException:
-            conn.close()
-            raise
-
-    def _tunnel(self, conn: _Conn, left: Callable[[], float | None]) -> None:
-        """Ask the proxy for a tunnel to the origin (RFC 9110 §9.3.6)."""
-        authority = self.origin.netloc_with_port
-        conn.settimeout(left())
-        conn.sock.sendall(_request_bytes("CONNECT", authority, authority, self.proxy.headers, None))
-        reader = _ResponseReader(no_body=True)
-        while reader.next() is _NEED_DATA:
-            conn.receive(reader, left())
-        head = reader.head
-        if not 200 <= head.status < 300:
-            raise APIConnectionError(
-                "the proxy refused the tunnel to %s: %d %s" % (authority, head.status, _excerpt(head.reason, 80))
-            )
-        if reader.pending:
-            raise ProtocolError("the proxy sent %d byte(s) before the tunnel opened" % reader.pending)
-
-
-class _TLS:
-    """A client's one TLS context: built at once when configured, else at first use."""
-
-    __slots__ = ("_context",)
-
-    def __init__(self, ca_file: str | None, client_cert: Any, context: ssl.SSLContext | None) -> None:
-        if context is None and (ca_file or client_cert):
-            import ssl
-
-            context = ssl.create_default_context(cafile=ca_file)  # verification stays on
-            if client_cert:
-                certfile, keyfile = (client_cert, None) if isinstance(client_cert, str) else client_cert
-                context.load_cert_chain(certfile, keyfile)
-        self._context = context
-
-    def context(self) -> ssl.SSLContext:
-        if self._context is None:
-            import ssl
-
-            self._context = ssl.create_default_context()
-        return self._context
-
-
-def _io_error(exc: BaseException, what: str, budget: _Budget, limit: str) -> APIConnectionError:
-    """Map a socket failure to the matching tokenhub error."""
-    import socket
-
-    if isinstance(exc, socket.timeout):
-        if budget.spent():
-            return budget.expired()
-        seconds = getattr(budget.timeout, limit)
-        if limit == "idle":
-            return APITimeoutError("no stream event for %gs (Timeout.idle)" % seconds)
-        return APITimeoutError("%s timed out after %gs (Timeout.%s)" % (what, seconds, limit))
-    return APIConnectionError("%s failed: %s: %s" % (what, type(exc).__name__, exc))
-
-
-def _is_stale(exc: BaseException) -> bool:
-    """True when a reused keep-alive connection had been closed by the server."""
-    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
-        return True
-    return getattr(exc, "nothing_received", False) is True
-
-
-def _retry_delay(headers: Mapping[str, str], attempt: int) -> float:
-    """Seconds to wait before retry ``attempt`` (0-based): the server's word, else backoff."""
-    import random
-
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            return max(0.0, float(value) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is not None:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            from email.utils import parsedate_to_datetime
-
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-            except (TypeError, ValueError, IndexError):
-                pass
-    backoff = min(_BACKOFF_START * 2.0 ** attempt, _BACKOFF_MAX)
-    return backoff * (1.0 - 0.25 * random.random())  # jitter spreads a crowd of retries
-
-
-def _should_retry(status: int, headers: Mapping[str, str]) -> bool:
-    """The retry decision for an error status; ``x-should-retry`` overrides it."""
-    verdict = headers.get("x-should-retry")
-    if verdict == "true":
-        return True
-    if verdict == "false":
-        return False
-    return status in _RETRY_STATUSES or status >= 500
-
-
-def _request_id(headers: Mapping[str, str]) -> str | None:
-    for name in _REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
-
-
-class _Reply:
-    """A response being read: its connection, its reader, its head and its call's clock."""
-
-    __slots__ = ("pool", "conn", "reader", "budget", "status", "reason", "headers")
-
-    def __init__(self, pool: _Pool, conn: _Conn, reader: _ResponseReader, budget: _Budget) -> None:
-        head = reader.head
-        self.pool = pool
-        self.conn: _Conn | None = conn
-        self.reader = reader
-        self.budget = budget
-        self.status = head.status
-        self.reason = head.reason
-        self.headers = head.headers
-
-    def read1(self, seconds: float | None, limit: str) -> bytes:
-        """The next body bytes (b"" at the end), each read waiting at most ``seconds``
-        (``Timeout.<limit>``) and never past the call's total."""
-        reader = self.reader
-        while True:
-            item = reader.next()
-            if item is _NEED_DATA:
-                try:
-                    self.conn.receive(reader, self.budget.cap(seconds))
-                except OSError as exc:
-                    raise _io_error(exc, "reading the reply", self.budget, limit) from exc
-                continue
-            return b"" if item is _END else item
-
-    def read_all(self, limit: int) -> bytes | None:
-        """The whole body, or None past ``limit`` bytes; frees or closes the connection."""
-        parts, size = [], 0
-        try:
-            while size <= limit:
-                chunk = self.read1(self.budget.timeout.read, "read")
-                if not chunk:
-                    self.finish(self.reader.reusable)
-                    return b"".join(parts)
-                parts.append(chunk)
-                size += len(chunk)
-        except BaseException:
-            self.finish(False)
-            raise
-        self.finish(False)
-        return None
-
-    def drain(self) -> bool:
-        """After a stream's terminator, read the reply's last framing bytes (a chunked
-        body's end and trailers) so the connection can be reused; True if it may be.
-        Never raises, and the whole drain stays within ``_DRAIN_WAIT`` seconds,
-        ``_MAX_DRAIN`` bytes and the call's total: the items are all delivered, so a
-        server slow to finish only costs its connection."""
-        reader = self.reader
-        if not reader.keep_alive:
-            return False  # ends when the server closes: nothing to reuse
-        end = time.monotonic() + _DRAIN_WAIT
-        if self.budget.end is not None:
-            end = min(end, self.budget.end)
-        left = _MAX_DRAIN
-        try:
-            while True:
-                item = reader.next()
-                if item is _END:
-                    return reader.reusable
-                if item is _NEED_DATA:
-                    wait = end - time.monotonic()
-                    if wait <= 0:
-                        return False
-                    self.conn.receive(reader, wait)
-                    continue
-                left -= len(item)
-                if left < 0:
-                    return False
-        except (OSError, APIError):
-            return False
-
-    def finish(self, reusable: bool) -> None:
-        """Give the connection back to the pool, or close it."""
-        conn, self.conn = self.conn, None
-        if conn is None:
-            return
-        if reusable and self.reader.reusable:
-            self.pool.release(conn)
-        else:
-            conn.close()
-
-    def __del__(self) -> None:
-        # A reply dropped unfinished (a stream never closed) frees its socket at once,
-        # so the server stops sending; it is never returned to the pool half-read.
-        conn = self.conn
-        if conn is not None:
-            self.conn = None
-            conn.close()
-
-
-class _Dialect:
-    """What a stream needs from its protocol: read an SSE event into an item, fold
-    items into a snapshot, finish it, and find the text pieces in an item.
-
-    ``plain(item)`` is ``(key, text)`` for an item that only adds text to one field
-    (most of a stream), else None; ``with_text(item, text)`` is that item carrying
-    other text. A run of plain items with one key folds as its last item carrying
-    the run's joined text: the same snapshot, without re-copying a growing string
-    at every piece.
-    """
-
-    __slots__ = ("step", "fold", "final", "pieces", "text", "plain", "with_text")
-
-    def __init__(
-        self,
-        step: _Step,
-        fold: _Fold,
-        final: Callable[[Any], APIObject],
-        pieces: Callable[[Any], Iterator[tuple[str, str]]],
-        text: Callable[[Any], str],
-        plain: Callable[[Any], Any],
-        with_text: Callable[[Any, str], Any],
-    ) -> None:
-        self.step = step
-        self.fold = fold
-        self.final = final
-        self.pieces = pieces
-        self.text = text
-        self.plain = plain
-        self.with_text = with_text
-
-
-class Stream:
-    """The items of one streamed response, as they arrive, and what they add up to.
-
-    Iterate it for chunk objects (OpenAI protocol) or event objects (Anthropic
-    protocol); or read :attr:`text_stream` (the answer's text, piece by piece),
-    :attr:`reasoning_stream` (the model's reasoning), or :attr:`deltas` (both, as
-    ``(kind, text)`` pairs). :meth:`get_final_completion` / :meth:`get_final_message`
-    return the object a non-streamed call would have returned, and :attr:`snapshot`
-    what has arrived so far in that shape.
-
-    What it keeps: a stream from ``.stream(...)`` folds every item into its
-    snapshot from the start. One from ``create(stream=True)`` keeps nothing while
-    it is iterated raw (memory stays flat however long the stream), unless a
-    helper (``snapshot``, ``text_stream``, ``deltas``, ``get_final_*``,
-    ``until_done``) is used before the first item is read; asking for the final
-    object after raw reading is a :class:`StreamError`, never a partial answer.
-    A kept snapshot is bounded by the client's ``max_snapshot_size`` (characters
-    of event data folded in): past it, :class:`SizeLimitError`.
-
-    It ends cleanly at the protocol's terminator and raises
-    :class:`IncompleteStreamError` when the connection ends before it, or
-    :class:`APITimeoutError` when the ``read``, ``idle`` or ``total`` limit of
-    its :class:`Timeout` passes; such errors carry the partial ``snapshot`` (when
-    one is kept). Close it (or use it as a context manager) to stop early; the
-    connection goes back to the pool only after a clean end. A stream dropped
-    without closing closes its connection at once.
-    """
-
-    def __init__(
-        self,
-        reply: _Reply,
-        dialect: _Dialect,
-        *,
-        max_line_size: int = DEFAULT_MAX_LINE_SIZE,
-        max_snapshot_size: int = DEFAULT_MAX_BODY_SIZE,
-    ) -> None:
-        self.status_code = reply.status
-        self.headers = reply.headers
-        self.request_id = _request_id(self.headers)
-        self.received = 0  # items yielded so far
-        self._reply: _Reply | None = reply  # None once the stream has ended
-        self._dialect = dialect
-        self._decoder = SSEDecoder(max_line_size=max_line_size)
-        self._decode = _decoder()
-        self._events: list[ServerSentEvent] = []  # decoded, not yet stepped
-        self._at = 0
-        self._waiting_since = time.monotonic()
-        self._keep = False  # folding items into the snapshot
-        self._kept = 0  # characters of event data folded in
-        self._max_kept = max_snapshot_size
-        self._snapshot: APIObject | None = None
-        self._run: list[str] = []  # the text of plain items not folded yet
-        self._run_key: Any = None
-        self._run_item: Any = None
-
-    def __iter__(self) -> Stream:
-        return self
-
-    def __next__(self) -> Any:
-        if self._reply is None:
-            raise StopIteration
-        try:
-            return self._next()
-        except APIError as error:
-            self._end(False)
-            error.snapshot = self._dialect.final(self._snapshot_now()) if self._keep else None
-            raise
-        except RecursionError:  # an event too deeply nested to fold (the parser caught the rest)
-            self._end(False)
-            raise StreamError("a stream event nests too deeply to process") from None
-        except BaseException:
-            self._end(False)
-            raise
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop reading; the connection is closed unless the stream had ended."""
-        self._end(False)
-
-    @property
-    def snapshot(self) -> APIObject | None:
-        """The items read so far, accumulated (:func:`accumulate_chunk` or
-        :func:`accumulate_event`); None before the first."""
-        self._require_snapshot("snapshot")
-        return self._snapshot_now()
-
-    @property
-    def deltas(self) -> Iterator[tuple[str, str]]:
-        """``("reasoning", text)`` and ``("text", text)`` pieces as they arrive
-        (the first choice's, on the OpenAI protocol)."""
-        self._keep_from_start()
-        pieces = self._dialect.pieces
-        for item in self:
-            yield from pieces(item)
-
-    @property
-    def text_stream(self) -> Iterator[str]:
-        """The answer's text as it arrives, reasoning left out."""
-        return (text for kind, text in self.deltas if kind == "text")
-
-    @property
-    def reasoning_stream(self) -> Iterator[str]:
-        """The reasoning (``reasoning_content`` / thinking) as it arrives; the answer
-        still accumulates into the final object."""
-        return (text for kind, text in self.deltas if kind == "reasoning")
-
-    def until_done(self) -> APIObject:
-        """Read the stream to its end; the finished object (as a non-streamed call's)."""
-        self._require_snapshot("until_done()")
-        for _ in self:
-            pass
-        return self._dialect.final(self._snapshot_now())
-
-    def get_final_completion(self) -> APIObject:
-        """The finished ``chat.completion`` (OpenAI protocol), reading what is left."""
-        return self.until_done()
-
-    def get_final_message(self) -> APIObject:
-        """The finished ``message`` (Anthropic protocol), reading what is left."""
-        return self.until_done()
-
-    def get_final_text(self) -> str:
-        """The finished answer's text (reasoning and tool calls left out)."""
-        return self._dialect.text(self.until_done())
-
-    # -- reading ----------------------------------------------------------------
-
-    def _next(self) -> Any:
-        step, decode = self._dialect.step, self._decode
-        while True:
-            events = self._events
-            while self._at < len(events):
-                sse = events[self._at]
-                self._at += 1
-                item, done = step(sse, decode)
-                if item is not None:
-                    if self._keep:
-                        self._add(item, len(sse.data))
-                    self.received += 1
-                if done:
-                    self._end(self._reply.drain())
-                if item is not None:
-                    return item
-                if done:
-                    raise StopIteration
-            chunk = self._reply.read1(*self._wait())
-            if not chunk:
-                raise IncompleteStreamError(
-                    "the stream ended after %d item(s) without its terminator "
-                    "(the connection closed early)" % self.received,
-                    received=self.received,
-                )
-            self._events = self._decoder.feed(chunk)
-            self._at = 0
-            if self._events:
-                self._waiting_since = time.monotonic()
-
-    def _end(self, reusable: bool) -> None:
-        reply, self._reply = self._reply, None
-        if reply is not None:
-            reply.finish(reusable)
-        self._events = []
-
-    def _wait(self) -> tuple[float | None, str]:
-        """How long the next read may wait, and which limit that is."""
-        timeout = self._reply.budget.timeout
-        if timeout.idle is None:
-            return timeout.read, "read"
-        left = timeout.idle - (time.monotonic() - self._waiting_since)
-        if left <= 0:
-            raise APITimeoutError("no stream event for %gs (Timeout.idle)" % timeout.idle)
-        if timeout.read is not None and timeout.read < left:
-            return timeout.read, "read"
-        return left, "idle"
-
-    # -- keeping the snapshot ---------------------------------------------------
-
-    def _keep_from_start(self) -> None:
-        """Keep a snapshot if no item has been read yet (helpers call this first)."""
-        if not self._keep and not self.received:
-            self._keep = True
-
-    def _require_snapshot(self, what: str) -> None:
-        self._keep_from_start()
-        if not self._keep:
-            raise StreamError(
-                "%s needs the whole stream, but its first %d item(s) were read raw, and a raw "
-                "create(stream=True) keeps nothing: use .stream(...), or a helper before the first item"
-                % (what, self.received)
-            )
-
-    def _snapshot_now(self) -> APIObject | None:
-        self._fold_run()
-        return self._snapshot
-
-    def _add(self, item: Any, size: int) -> None:
-        """Fold an item into the snapshot (plain text pieces in runs, see _Dialect)."""
-        self._kept += size
-        if self._kept > self._max_kept:
-            raise SizeLimitError(
-                "the stream's snapshot passed %d characters of event data (max_snapshot_size); "
-                "iterate create(stream=True) raw to keep nothing" % self._max_kept
-            )
-        plain = self._dialect.plain(item)
-        if plain is None:
-            self._fold_run()
-            self._snapshot = self._dialect.fold(self._snapshot, item)
-            return
-        key, text = plain
-        if self._run and (key != self._run_key or len(self._run) >= _RUN_LIMIT):
-            self._fold_run()
-        self._run.append(text)
-        self._run_key, self._run_item = key, item
-
-    def _fold_run(self) -> None:
-        if self._run:
-            item = self._dialect.with_text(self._run_item, "".join(self._run))
-            self._run = []
-            self._snapshot = self._dialect.fold(self._snapshot, item)
-
-
-# ---------------------------------------------------------------------------
-# The client
-# ---------------------------------------------------------------------------
-
-
-def _env(names: tuple[str, ...]) -> tuple[str | None, str | None]:
-    """The first set, non-empty environment variable of ``names``: (value, name)."""
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value, name
-    return None, None
-
-
-def _excerpt(text: str | bytes, limit: int = 300) -> str:
-    """One line of at most ``limit`` characters, for messages."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
-
-
-_OPTIONS = ("timeout", "max_retries", "default_headers")
-
-
-class TokenHub:
-    """A TokenHub client for both protocols.
-
-    ``TokenHub(api_key=None, *, base_url=None, region=None, timeout=600.0,
-    max_retries=2, default_headers=None, ...)``
-
-    - ``api_key`` falls back to ``TOKENHUB_API_KEY``. A missing key is an error at
-      the first request, naming the variable to set. ``auth_token`` is sent as
-      ``Authorization: Bearer`` on both protocols (``x-api-key`` carries
-      ``api_key`` on the Anthropic one).
-    - ``base_url`` (falls back to ``TOKENHUB_BASE_URL``) may be the host root,
-      the OpenAI-style ``.../v1`` or tokenhub.store's ``.../api/v1``; the client
-      finds ``/v1/chat/completions`` and ``/v1/messages`` from any of them.
-    - ``region`` (falls back to ``TOKENHUB_REGION``): ``singapore`` (default),
-      ``guangzhou`` or ``store``; give either it or ``base_url``. After a
-      connection failure on a region's primary host the next attempt goes to its
-      backup host (``failover=False`` turns that off); a ``base_url`` never fails over.
-    - ``timeout``: seconds, ``None``, or a :class:`Timeout` (connect 5 s and read
-      600 s by default; idle and total limits for streams). ``max_retries`` for
-      connection errors, 408, 409, 429 and 5xx. ``default_headers`` go on every
-      request. Each ``create`` call may override ``timeout`` and ``max_retries``;
-      ``with_options(...)`` returns a copy with other defaults.
-    - TLS is verified with the system's CAs; ``ca_file`` adds a CA bundle,
-      ``client_cert`` (a PEM path, or a ``(cert, key)`` pair) presents a client
-      certificate, ``ssl_context`` replaces the context entirely.
-      ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` are honoured (a CONNECT
-      tunnel for https).
-    - ``max_line_size`` bounds one line and one event of a stream (16 MiB);
-      ``max_snapshot_size`` what a stream helper keeps for ``get_final_*()``
-      (64 Mi characters of event data; a raw ``create(stream=True)`` keeps nothing).
-
-    ``client.chat.completions.create(...)`` speaks OpenAI Chat Completions,
-    ``client.messages.create(...)`` Anthropic Messages. Close the client (or use
-    it as a context manager) to close its kept-alive connections.
-    """
-
-    # The SDK-shaped subclasses read their SDK's variables first; the TOKENHUB_*
-    # ones are every class's fallback.
-    _KEY_ENV: tuple[str, ...] = ()
-    _TOKEN_ENV: tuple[str, ...] = ()
-    _URL_ENV: tuple[str, ...] = ()
-
-    def __init__(
-        self,
-        api_key: str | None = None,
-        *,
-        base_url: str | None = None,
-        region: str | None = None,
-        timeout: float | Timeout | None = 600.0,
-        max_retries: int = 2,
-        default_headers: Mapping[str, str] | None = None,
-        auth_token: str | None = None,
-        failover: bool = True,
-        ca_file: str | None = None,
-        client_cert: str | tuple[str, str] | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        max_line_size: int = DEFAULT_MAX_LINE_SIZE,
-        max_snapshot_size: int = DEFAULT_MAX_BODY_SIZE,
-    ) -> None:
-        api_key = _secret(api_key, "api_key") or _secret(*_env(self._KEY_ENV))
-        auth_token = _secret(auth_token, "auth_token") or _secret(*_env(self._TOKEN_ENV))
-        if not (api_key or auth_token):
-            api_key = _secret(*_env(("TOKENHUB_API_KEY",)))
-        self._api_key = api_key
-        self._auth_token = auth_token
-        urls = _choose_base_urls(base_url, region, self._URL_ENV + ("TOKENHUB_BASE_URL",))
-        tls = _TLS(ca_file, client_cert, ssl_context)
-        self._pools = [_Pool(_Origin(url), tls) for url in (urls if failover else urls[:1])]
-        self._preferred = 0  # the pool that last answered; failover moves it
-        origin = self._pools[0].origin
-        self.base_url = origin.url
-        if origin.scheme == "http" and not origin.is_loopback():
-            import warnings
-
-            warnings.warn(
-                "tokenhub: %s is plain http: the API key would cross the network unencrypted"
-                % origin.url, RuntimeWarning, stacklevel=2,
-            )
-        self.max_line_size = max_line_size
-        self.max_snapshot_size = max_snapshot_size
-        self.timeout = _as_timeout(timeout)
-        self.max_retries = _check_retries(max_retries)
-        self.default_headers = dict(default_headers or {})
-
-    # Made on access rather than stored: a stored resource pointing back at its client
-    # would make a cycle, and a dropped client would keep its sockets until a GC pass.
-    @property
-    def chat(self) -> _Chat:
-        """The OpenAI protocol: ``client.chat.completions.create(...)``."""
-        return _Chat(self)
-
-    @property
-    def messages(self) -> _Messages:
-        """The Anthropic protocol: ``client.messages.create(...)``."""
-        return _Messages(self)
-
-    @property
-    def models(self) -> _Models:
-        """The gateway's model list: ``client.models.list()``."""
-        return _Models(self)
-
-    def __repr__(self) -> str:
-        key = "set" if (self._api_key or self._auth_token) else "missing"
-        return "%s(base_url=%r, api_key=<%s>)" % (type(self).__name__, self.base_url, key)
-
-    def __enter__(self) -> TokenHub:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the kept-alive connections (the client stays usable)."""
-        for pool in self._pools:
-            pool.close()
-
-    def with_options(self, **options: Any) -> TokenHub:
-        """A copy with other ``timeout``, ``max_retries`` or ``default_headers``
-        (merged into the current ones); it shares this client's connections."""
-        unknown = set(options) - set(_OPTIONS)
-        if unknown:
-            raise TypeError(
-                "with_options() takes %s, got %s" % (", ".join(_OPTIONS), ", ".join(sorted(unknown)))
-            )
-        import copy
-
-        clone = copy.copy(self)
-        if "timeout" in options:
-            clone.timeout = _as_timeout(options["timeout"])
-        if "max_retries" in options:
-            clone.max_retries = _check_retries(options["max_retries"])
-        clone.default_headers = dict(self.default_headers, **(options.get("default_headers") or {}))
-        return clone
-
-    # -- request plumbing ---------------------------------------------------
-
-    def _auth_headers(self, protocol: str) -> dict[str, str]:
-        """The auth header(s) for a protocol; raises when no key is configured."""
-        if not (self._api_key or self._auth_token):
-            names = self._KEY_ENV + self._TOKEN_ENV + ("TOKENHUB_API_KEY",)
-            raise APIError(
-                "no API key: pass api_key=... or set the %s environment variable"
-                % " or ".join(names)
-            )
-        if protocol == "openai":
-            return {"Authorization": "Bearer %s" % (self._api_key or self._auth_token)}
-        headers = {"anthropic-version": _ANTHROPIC_VERSION}
-        if self._api_key:
-            headers["x-api-key"] = self._api_key
-        if self._auth_token:
-            headers["Authorization"] = "Bearer %s" % self._auth_token
-        return headers
-
-    def _headers(
-        self, protocol: str, stream: bool, extra: Mapping[str, str | None] | None
-    ) -> dict[str, str]:
-        """Every header of a request; later sources win, a ``None`` value removes one."""
-        merged: dict[str, tuple[str, str | None]] = {}
-        for source in (
-            {
-                "User-Agent": _USER_AGENT,
-                "Content-Type": "application/json",
-                "Accept": "text/event-stream" if stream else "application/json",
-                "Accept-Encoding": "identity",  # no header would mean any coding (RFC 9110 §12.5.3)
-            },
-            self._auth_headers(protocol),
-            self.default_headers,
-            extra or {},
-        ):
-            for name, value in source.items():
-                if not isinstance(name, str):
-                    raise TypeError("header names must be str, got %s" % type(name).__name__)
-                merged[name.lower()] = (name, value)
-        return {name: _check_header(name, value) for name, value in merged.values() if value is not None}
-
-    def _call(
-        self, protocol: str, path: str, body: dict[str, Any] | None, params: dict[str, Any], dialect: _Dialect
-    ) -> Any:
-        """Send one request (a JSON POST, or a GET when ``body`` is None); return the
-        parsed reply, or a Stream when streaming.
-
-        ``params`` are the caller's keyword arguments: the request options
-        (``extra_*``, ``timeout``, ``max_retries``) are taken out, the rest is body.
-        """
-        extra_headers = params.pop("extra_headers", None)
-        extra_query = params.pop("extra_query", None)
-        extra_body = params.pop("extra_body", None)
-        budget = _Budget(_as_timeout(params.pop("timeout", self.timeout)))
-        max_retries = _check_retries(params.pop("max_retries", self.max_retries))
-        payload = None
-        if body is not None:
-            import json
-
-            body.update(params)
-            body.update(extra_body or {})
-            try:
-                payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-            except (TypeError, ValueError) as exc:  # UnicodeEncodeError: a lone surrogate
-                raise TypeError("the request body is not JSON-serializable: %s" % exc) from None
-        elif params or extra_body:
-            raise TypeError("unexpected arguments for %s: %s" % (path, ", ".join(sorted(params) or ["extra_body"])))
-        stream = body is not None and body.get("stream") is True
-        if extra_query:
-            from urllib.parse import urlencode
-
-            path += "?" + urlencode(extra_query, doseq=True)
-        headers = self._headers(protocol, stream, extra_headers)
-        reply = self._send(path, payload, headers, budget, max_retries)  # a GET when payload is None
-        if stream:
-            return self._open_stream(reply, dialect)
-        body = reply.read_all(DEFAULT_MAX_BODY_SIZE)
-        if body is None:
-            raise SizeLimitError(
-                "the response body exceeds %d bytes (DEFAULT_MAX_BODY_SIZE)" % DEFAULT_MAX_BODY_SIZE
-            )
-        try:
-            return _loads(body)
-        except ValueError as exc:
-            raise ProtocolError(
-                "expected a JSON body, got %d bytes of %s that do not parse (%s): %s"
-                % (len(body), reply.headers.get("content-type", "no content type"), exc, _excerpt(body))
-            ) from None
-
-    def _send(
-        self, path: str, payload: bytes | None, headers: dict[str, str], budget: _Budget, max_retries: int
-    ) -> _Reply:
-        """POST (GET without a payload) with retries and failover; return a 2xx reply."""
-        attempt = 0
-        failed_over = False
-        while True:
-            pool = self._pools[self._preferred]
-            try:
-                reply = self._exchange(pool, path, payload, headers, budget)
-            except APIConnectionError as error:
-                if len(self._pools) > 1:
-                    self._preferred = (self._pools.index(pool) + 1) % len(self._pools)
-                    if not failed_over:  # the backup host is a fresh chance, taken at once
-                        failed_over = True
-                        continue
-                if attempt >= max_retries or budget.spent():
-                    raise
-                delay, last = _retry_delay({}, attempt), error
-            else:
-                if 200 <= reply.status < 300:
-                    return reply
-                last = self._read_error(reply)
-                if attempt >= max_retries or not _should_retry(last.status_code, last.headers):
-                    raise last
-                delay = _retry_delay(last.headers, attempt)
-                if delay > _MAX_SERVER_DELAY:
-                    last.retry_after = delay
-                    raise last
-            if budget.end is not None and time.monotonic() + delay >= budget.end:
-                raise last  # the wait would outlast the call's total deadline
-            time.sleep(delay)
-            attempt += 1
-
-    def _exchange(
-        self, pool: _Pool, path: str, payload: bytes | None, headers: dict[str, str], budget: _Budget
-    ) -> _Reply:
-        """One request and its response head (interim 1xx heads skipped); a kept-alive
-        connection the server had closed while idle is replaced once."""
-        origin = pool.origin
-        where = "%s://%s:%d" % (origin.scheme, origin.host, origin.port)
-        if pool.proxy is not None and origin.scheme == "http":
-            headers = dict(headers, **pool.proxy.headers)
-        method = "GET" if payload is None else "POST"
-        request = _request_bytes(method, pool.target(origin.root_path + path), origin.netloc, headers, payload)
-        read = budget.timeout.read
-        conn = pool.acquire()
-        while True:
-            reused = conn is not None
-            reader = _ResponseReader()
-            what, limit = "connecting to %s" % where, "connect"
-            try:
-                if conn is None:
-                    conn = pool.connect(budget)
-                what, limit = "%s %s%s%s" % (method, where, origin.root_path, path), "read"
-                conn.settimeout(budget.cap(read))
-                conn.sock.sendall(request)
-                while reader.next() is _NEED_DATA:  # every read within Timeout.read and the total
-                    conn.receive(reader, budget.cap(read))
-                return _Reply(pool, conn, reader, budget)
-            except (OSError, APIError) as exc:
-                if conn is not None:
-                    conn.close()
-                if reused and not reader.received and _is_stale(exc):
-                    conn = None  # the server closed it while idle: not a real failure
-                    continue
-                if isinstance(exc, APIError):
-                    raise
-                raise _io_error(exc, what, budget, limit) from exc
-            except BaseException:  # an interrupt: never leak the socket
-                if conn is not None:
-                    conn.close()
-                raise
-
-    def _read_error(self, reply: _Reply) -> APIStatusError:
-        """The status error for a non-2xx reply (its body read, bounded)."""
-        raw = reply.read_all(_MAX_ERROR_BODY)
-        body: Any
-        if raw is None:
-            body = "(error body over %d bytes, not read)" % _MAX_ERROR_BODY
-        else:
-            try:
-                body = _loads(raw)
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-        status = reply.status
-        if 300 <= status < 400:  # never followed: the key must not leave the configured host
-            body = body or "redirect to %s not followed" % reply.headers.get("location", "?")
-        return _status_error(status, body, reply.headers)
-
-    def _open_stream(self, reply: _Reply, dialect: _Dialect) -> Stream:
-        """Wrap a 2xx reply to a streamed request; a reply that is not SSE is an error."""
-        kind = reply.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind == "text/event-stream":
-            return Stream(reply, dialect, max_line_size=self.max_line_size, max_snapshot_size=self.max_snapshot_size)
-        raw = reply.read_all(_MAX_ERROR_BODY) or b""
-        try:
-            body = _loads(raw)
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and body.get("error"):
-            raise _stream_error(body, reply.headers)
-        raise StreamError(
-            "expected a text/event-stream reply to stream=True, got %s: %s"
-            % (kind or "no content type", _excerpt(raw))
-        )
-
-
-def _secret(value: Any, name: str | None) -> str | None:
-    """A key or token fit for a header, else an error that names ``name`` but never
-    shows the value: a key copied from a file often ends in a line break."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise TypeError("%s must be a str, got %s" % (name, type(value).__name__))
-    bad = _bad_char(value)
-    if bad is not None:
-        raise ValueError("%s contains %s (is it pasted with a line break?); the key itself is not shown" % (name, bad))
-    return value
-
-
-def _check_retries(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError("max_retries must be a whole number >= 0, got %r" % (value,))
-    return value
-
-
-def _choose_base_urls(
-    base_url: str | None, region: str | None, url_env: tuple[str, ...]
-) -> tuple[str, ...]:
-    """The root URL(s) to use: a base URL alone, or a region's primary and backup."""
-    if base_url and region:
-        raise ValueError("pass base_url or region, not both")
-    if base_url:
-        return (base_url,)
-    if not region:
-        env_url = _env(url_env)[0]
-        if env_url:
-            return (env_url,)
-        region = os.environ.get("TOKENHUB_REGION") or _DEFAULT_REGION
-    urls = _REGIONS.get(region.strip().lower())
-    if urls is None:
-        raise ValueError(
-            "unknown region %r: expected one of %s" % (region, ", ".join(sorted(_REGIONS)))
-        )
-    return urls
-
-
-class OpenAI(TokenHub):
-    """The TokenHub client, constructed like ``openai.OpenAI`` (same arguments).
-
-    Reads ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` (then ``TOKENHUB_API_KEY``
-    and ``TOKENHUB_BASE_URL``), so a script written for the OpenAI SDK runs
-    after changing ``from openai import OpenAI`` to ``from tokenhub import OpenAI``.
-    """
-
-    _KEY_ENV = ("OPENAI_API_KEY",)
-    _URL_ENV = ("OPENAI_BASE_URL",)
-
-
-class Anthropic(TokenHub):
-    """The TokenHub client, constructed like ``anthropic.Anthropic`` (same arguments).
-
-    ``api_key`` (``ANTHROPIC_API_KEY``) is sent as ``x-api-key``, ``auth_token``
-    (``ANTHROPIC_AUTH_TOKEN``, as Claude Code uses it) as ``Authorization: Bearer``;
-    with neither, ``TOKENHUB_API_KEY``. The base URL comes from ``ANTHROPIC_BASE_URL``
-    (then ``TOKENHUB_BASE_URL``).
-    """
-
-    _KEY_ENV = ("ANTHROPIC_API_KEY",)
-    _TOKEN_ENV = ("ANTHROPIC_AUTH_TOKEN",)
-    _URL_ENV = ("ANTHROPIC_BASE_URL",)
-
-
-# ---------------------------------------------------------------------------
 # OpenAI protocol: POST {root}/v1/chat/completions
 # ---------------------------------------------------------------------------
 
@@ -2392,93 +1196,6 @@ def _openai_with_text(chunk: Mapping[str, Any], text: str) -> APIObject:
     return APIObject(chunk, choices=[APIObject(choice, delta=APIObject(content=text))])
 
 
-_OPENAI_STREAM = _Dialect(_openai_step, accumulate_chunk, final_completion, _openai_pieces, _completion_text,
-                          _openai_plain, _openai_with_text)
-
-
-class _Completions:
-    """``client.chat.completions``."""
-
-    __slots__ = ("_client",)
-
-    def __init__(self, client: TokenHub) -> None:
-        self._client = client
-
-    def create(self, *, model: str, messages: list[Any], **params: Any) -> Any:
-        """Create a chat completion (OpenAI protocol).
-
-        Every request parameter (``temperature``, ``tools``, ``stream_options``,
-        ``thinking``, ``reasoning_effort``, ...) is sent as given. ``extra_body``
-        is merged into the JSON body, ``extra_headers`` into the headers (a
-        ``None`` value removes one), ``extra_query`` into the URL; ``timeout``
-        and ``max_retries`` override the client's for this call. Returns an
-        :class:`APIObject` (``object: "chat.completion"``), or with
-        ``stream=True`` a :class:`Stream` of ``chat.completion.chunk`` objects
-        that ends at ``data: [DONE]``.
-        """
-        body = {"model": model, "messages": messages}
-        return self._client._call("openai", "/v1/chat/completions", body, params, _OPENAI_STREAM)
-
-    def stream(self, *, model: str, messages: list[Any], **params: Any) -> Stream:
-        """``create(stream=True)``, for ``with ... as stream:``; asks for usage in the
-        last chunk (``stream_options``) unless told otherwise, so the final
-        completion has it::
-
-            with client.chat.completions.stream(model=..., messages=...) as stream:
-                for text in stream.text_stream:
-                    print(text, end="")
-            completion = stream.get_final_completion()
-        """
-        params.pop("stream", None)
-        params.setdefault("stream_options", {"include_usage": True})
-        stream = self.create(model=model, messages=messages, stream=True, **params)
-        stream._keep_from_start()
-        return stream
-
-    def run_tools(
-        self, *, model: str, messages: list[Any], tools: list[Any], max_iterations: int = 10,
-        stream: bool = False, **params: Any,
-    ) -> ToolRunner:
-        """Call the model, run the tools it asks for, send back their results, and
-        repeat until it answers without tool calls (or ``max_iterations`` replies).
-
-        ``tools`` are :func:`tool` objects or plain functions; other parameters go
-        to every ``create`` call. Each assistant turn goes back with its
-        ``reasoning_content``, as thinking models require in a tool loop. Returns
-        a :class:`ToolRunner`: iterate it for each reply, or call ``until_done()``.
-        """
-        params.update(model=model, messages=messages)
-        return ToolRunner(self.create, _OpenAITurns, tools, params, max_iterations=max_iterations, stream=stream)
-
-
-class _Chat:
-    """``client.chat``."""
-
-    __slots__ = ("completions",)
-
-    def __init__(self, client: TokenHub) -> None:
-        self.completions = _Completions(client)
-
-
-class _Models:
-    """``client.models``: ``GET {root}/v1/models``."""
-
-    __slots__ = ("_client",)
-
-    def __init__(self, client: TokenHub) -> None:
-        self._client = client
-
-    def list(self, **options: Any) -> APIObject:
-        """The models the gateway serves: ``{"object": "list", "data": [{"id", "owned_by", ...}]}``."""
-        return self._client._call("openai", "/v1/models", None, options, _OPENAI_STREAM)
-
-    def retrieve(self, model: str, **options: Any) -> APIObject:
-        """One model's entry; NotFoundError when the gateway does not serve it."""
-        from urllib.parse import quote
-
-        return self._client._call("openai", "/v1/models/" + quote(model, safe=""), None, options, _OPENAI_STREAM)
-
-
 # ---------------------------------------------------------------------------
 # Anthropic protocol: POST {root}/v1/messages
 # ---------------------------------------------------------------------------
@@ -2657,8 +1374,2078 @@ def _anthropic_with_text(event: Mapping[str, Any], text: str) -> APIObject:
     return APIObject(event, delta=APIObject(delta, **{field: text}))
 
 
-_ANTHROPIC_STREAM = _Dialect(_anthropic_step, accumulate_event, final_message, _anthropic_pieces, _message_text,
-                             _anthropic_plain, _anthropic_with_text)
+# ---------------------------------------------------------------------------
+# Protocols: one object per wire protocol owns all that is specific to it
+# ---------------------------------------------------------------------------
+
+
+class _Protocol:
+    """What one wire protocol is: its path and auth, how a stream event becomes an
+    item and when the stream is complete, its accumulator and final object, its
+    tool definitions and tool-loop turns, and the text and reasoning pieces that the
+    helpers and the command line show. Streams, clients, the tool loop and the
+    command line ask the protocol; none of them checks which protocol it holds.
+    Adding a protocol is adding one subclass and one entry in ``_PROTOCOLS``.
+    """
+
+    name = ""  # as the command line and the mock name it
+    path = ""  # below the root: POST {root}{path}
+
+    def auth(self, api_key: str | None, token: str | None) -> dict[str, str]:
+        """The auth header(s) for a key or a token (one of them is set)."""
+        return {"Authorization": "Bearer %s" % (api_key or token)}
+
+    def owns(self, reply: Mapping[str, Any]) -> bool:
+        """True for a finished reply (or a snapshot) of this protocol."""
+        raise NotImplementedError
+
+    # -- streams --------------------------------------------------------------
+    def step(self, sse: ServerSentEvent, decode: Callable[[str], Any]) -> tuple[Any, bool]:
+        """One SSE event -> (the item to yield or None, the stream is complete)."""
+        raise NotImplementedError
+
+    def fold(self, snapshot: Any, item: Any) -> APIObject:
+        """The accumulator: the snapshot with one more item folded in."""
+        raise NotImplementedError
+
+    def final(self, snapshot: Any) -> APIObject:
+        """A snapshot as the object a non-streamed call returns."""
+        raise NotImplementedError
+
+    def pieces(self, item: Any) -> Iterator[tuple[str, str]]:
+        """``("reasoning" | "text", piece)`` in one stream item."""
+        raise NotImplementedError
+
+    def plain(self, item: Any) -> tuple[Any, str] | None:
+        """``(key, text)`` for an item that only adds text to one field, else None.
+        A run of such items with one key folds as its last item carrying the run's
+        joined text: the same snapshot, without re-copying a growing string."""
+        return None
+
+    def with_text(self, item: Any, text: str) -> Any:
+        """A plain item carrying other text."""
+        raise NotImplementedError
+
+    # -- finished replies -----------------------------------------------------
+    def final_pieces(self, final: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        """A finished reply's reasoning and text, as a stream would have delivered them."""
+        raise NotImplementedError
+
+    def text(self, final: Mapping[str, Any]) -> str:
+        """A finished reply's answer text (reasoning and tool calls left out)."""
+        return "".join(piece for kind, piece in self.final_pieces(final) if kind == "text")
+
+    def usage(self, final: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+        """(input tokens, output tokens, reasoning tokens or None, finish reason)."""
+        raise NotImplementedError
+
+    # -- tools and turns ------------------------------------------------------
+    def definition(self, tool: Tool) -> dict[str, Any]:
+        """A tool as this protocol's request declares it."""
+        raise NotImplementedError
+
+    def calls(self, reply: Mapping[str, Any]) -> list[tuple[Any, str, Any, str | None]]:
+        """The tool calls a reply asks for: (call id, name, arguments or None, problem or None)."""
+        raise NotImplementedError
+
+    def results(self, outcomes: list[tuple[Any, str, bool]]) -> list[APIObject]:
+        """The messages that carry tool results (call id, text, failed) back."""
+        raise NotImplementedError
+
+    def assistant_turn(self, reply: Mapping[str, Any], keep_reasoning: bool) -> APIObject:
+        """The assistant's turn from a reply, ready to append to the messages."""
+        raise NotImplementedError
+
+    def request(self, *, system: str | None, messages: list[Any], params: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments for ``create`` from the command line's pieces."""
+        raise NotImplementedError
+
+    def api(self, client: Any) -> Any:
+        """The client's resource for this protocol (``client.chat.completions``...)."""
+        raise NotImplementedError
+
+
+class _ChatCompletions(_Protocol):
+    """OpenAI Chat Completions: ``POST {root}/v1/chat/completions``, ends at ``[DONE]``."""
+
+    name = "openai"
+    path = "/v1/chat/completions"
+
+    def owns(self, reply: Mapping[str, Any]) -> bool:
+        return "choices" in reply
+
+    def step(self, sse: ServerSentEvent, decode: Callable[[str], Any]) -> tuple[Any, bool]:
+        return _openai_step(sse, decode)
+
+    def fold(self, snapshot: Any, item: Any) -> APIObject:
+        return accumulate_chunk(snapshot, item)
+
+    def final(self, snapshot: Any) -> APIObject:
+        return final_completion(snapshot)
+
+    def pieces(self, item: Any) -> Iterator[tuple[str, str]]:
+        return _openai_pieces(item)
+
+    def plain(self, item: Any) -> tuple[Any, str] | None:
+        return _openai_plain(item)
+
+    def with_text(self, item: Any, text: str) -> Any:
+        return _openai_with_text(item, text)
+
+    def final_pieces(self, final: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        message = (final.get("choices") or [{}])[0].get("message") or {}
+        yield "reasoning", message.get("reasoning_content") or ""
+        yield "text", message.get("content") or ""
+
+    def usage(self, final: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+        usage = final.get("usage") or {}
+        details = usage.get("completion_tokens_details") or {}
+        finish = ((final.get("choices") or [{}])[0]).get("finish_reason")
+        return usage.get("prompt_tokens"), usage.get("completion_tokens"), details.get("reasoning_tokens"), finish
+
+    def definition(self, tool: Tool) -> dict[str, Any]:
+        return tool.openai()
+
+    def calls(self, reply: Mapping[str, Any]) -> list[tuple[Any, str, Any, str | None]]:
+        message = (reply.get("choices") or [{}])[0].get("message") or {}
+        calls = []
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            calls.append((call.get("id"), function.get("name"), *_arguments(function.get("arguments"))))
+        return calls
+
+    def results(self, outcomes: list[tuple[Any, str, bool]]) -> list[APIObject]:
+        return [APIObject(role="tool", tool_call_id=call_id, content=text) for call_id, text, _ in outcomes]
+
+    def assistant_turn(self, reply: Mapping[str, Any], keep_reasoning: bool) -> APIObject:
+        message = (reply["choices"] or [{}])[0].get("message") or {}
+        turn = APIObject(role="assistant", content=message.get("content"))
+        if message.get("tool_calls"):
+            turn["tool_calls"] = [_final_call(APIObject(call)) for call in message["tool_calls"]]
+        if keep_reasoning and message.get("reasoning_content"):
+            turn["reasoning_content"] = message["reasoning_content"]
+        return turn
+
+    def request(self, *, system: str | None, messages: list[Any], params: dict[str, Any]) -> dict[str, Any]:
+        return dict(params, messages=([{"role": "system", "content": system}] if system else []) + messages)
+
+    def api(self, client: Any) -> Any:
+        return client.chat.completions
+
+
+class _AnthropicMessages(_Protocol):
+    """Anthropic Messages: ``POST {root}/v1/messages``, ends at ``message_stop``."""
+
+    name = "anthropic"
+    path = "/v1/messages"
+
+    def auth(self, api_key: str | None, token: str | None) -> dict[str, str]:
+        headers = {"anthropic-version": _ANTHROPIC_VERSION}
+        if api_key:
+            headers["x-api-key"] = api_key
+        if token:
+            headers["Authorization"] = "Bearer %s" % token
+        return headers
+
+    def owns(self, reply: Mapping[str, Any]) -> bool:
+        return reply.get("type") == "message" or "content" in reply and "choices" not in reply
+
+    def step(self, sse: ServerSentEvent, decode: Callable[[str], Any]) -> tuple[Any, bool]:
+        return _anthropic_step(sse, decode)
+
+    def fold(self, snapshot: Any, item: Any) -> APIObject:
+        return accumulate_event(snapshot, item)
+
+    def final(self, snapshot: Any) -> APIObject:
+        return final_message(snapshot)
+
+    def pieces(self, item: Any) -> Iterator[tuple[str, str]]:
+        return _anthropic_pieces(item)
+
+    def plain(self, item: Any) -> tuple[Any, str] | None:
+        return _anthropic_plain(item)
+
+    def with_text(self, item: Any, text: str) -> Any:
+        return _anthropic_with_text(item, text)
+
+    def final_pieces(self, final: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        for block in final.get("content") or ():
+            if block.get("type") == "thinking":
+                yield "reasoning", block.get("thinking") or ""
+            elif block.get("type") == "text":
+                yield "text", block.get("text") or ""
+
+    def usage(self, final: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+        usage = final.get("usage") or {}
+        return usage.get("input_tokens"), usage.get("output_tokens"), None, final.get("stop_reason")
+
+    def definition(self, tool: Tool) -> dict[str, Any]:
+        return tool.anthropic()
+
+    def calls(self, reply: Mapping[str, Any]) -> list[tuple[Any, str, Any, str | None]]:
+        calls = []
+        for block in reply.get("content") or ():
+            if block.get("type") != "tool_use":
+                continue
+            if "partial_json" in block:  # fragments that never parsed (accumulate_event)
+                problem = _arguments(block["partial_json"])[1] or "the arguments are not a JSON object"
+                calls.append((block.get("id"), block.get("name"), None, problem))
+            else:
+                calls.append((block.get("id"), block.get("name"), block.get("input") or APIObject(), None))
+        return calls
+
+    def results(self, outcomes: list[tuple[Any, str, bool]]) -> list[APIObject]:
+        blocks = []
+        for call_id, text, failed in outcomes:
+            block = APIObject(type="tool_result", tool_use_id=call_id, content=text)
+            if failed:
+                block["is_error"] = True
+            blocks.append(block)
+        return [APIObject(role="user", content=blocks)]
+
+    def assistant_turn(self, reply: Mapping[str, Any], keep_reasoning: bool) -> APIObject:
+        blocks = [
+            APIObject((key, value) for key, value in block.items() if key != "partial_json")
+            for block in reply.get("content") or ()
+            if keep_reasoning or block.get("type") not in ("thinking", "redacted_thinking")
+        ]
+        return APIObject(role="assistant", content=blocks)
+
+    def request(self, *, system: str | None, messages: list[Any], params: dict[str, Any]) -> dict[str, Any]:
+        request = dict(params, messages=messages)
+        request.setdefault("max_tokens", _DEFAULT_ANTHROPIC_MAX_TOKENS)
+        if system:
+            request["system"] = system
+        return request
+
+    def api(self, client: Any) -> Any:
+        return client.messages
+
+
+class _Listing(_ChatCompletions):
+    """The gateway's model list (``GET {root}/v1/models``): OpenAI-shaped auth and errors."""
+
+    name = "models"
+    path = "/v1/models"
+
+
+_CHAT = _ChatCompletions()
+_MESSAGES = _AnthropicMessages()
+_LISTING = _Listing()
+#: The protocols a chat can speak, by the name the command line and the mock use.
+_PROTOCOLS = {protocol.name: protocol for protocol in (_CHAT, _MESSAGES)}
+
+
+def _protocol_of(reply: Mapping[str, Any]) -> _Protocol:
+    """The protocol a finished reply belongs to, asked of each protocol in turn."""
+    for protocol in _PROTOCOLS.values():
+        if protocol.owns(reply):
+            return protocol
+    raise ValueError("not a reply of any protocol tokenhub speaks: %s" % _excerpt(repr(reply), 120))
+
+
+# ---------------------------------------------------------------------------
+# Streams: an I/O-free core, and a sync and an async driver over it
+# ---------------------------------------------------------------------------
+
+
+class _StreamCore:
+    """One event stream without I/O: feed it the body's bytes (``b""`` at the end of
+    the body), pull items. It owns the SSE decoder, the protocol's reading of each
+    event and its terminator, and the snapshot when one is kept.
+
+    ``next()`` returns the next item, ``_NEED_DATA`` when it must be fed first, or
+    ``_END`` after the terminator; ``done`` turns true with the terminator (which
+    may itself be an item, Anthropic's ``message_stop``). Bytes after the
+    terminator are not read. An end of body before it is :class:`IncompleteStreamError`.
+    """
+
+    def __init__(self, protocol: _Protocol, *, max_line_size: int, max_snapshot_size: int) -> None:
+        self.protocol = protocol
+        self.done = False
+        self.received = 0  # items yielded so far
+        self.waiting_since = time.monotonic()  # the last event's arrival, for Timeout.idle
+        self.keep = False  # folding items into the snapshot
+        self._step = protocol.step
+        self._decode = _decoder()
+        self._decoder = SSEDecoder(max_line_size=max_line_size)
+        self._events: list[ServerSentEvent] = []  # decoded, not yet stepped
+        self._at = 0
+        self._eof = False
+        self._kept = 0  # characters of event data folded in
+        self._max_kept = max_snapshot_size
+        self._snapshot: APIObject | None = None
+        self._run: list[str] = []  # the text of plain items not folded yet
+        self._run_key: Any = None
+        self._run_item: Any = None
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            self._eof = True
+            return
+        self._events = self._decoder.feed(data)
+        self._at = 0
+        if self._events:
+            self.waiting_since = time.monotonic()
+
+    def next(self) -> Any:
+        if self.done:
+            return _END
+        events, step = self._events, self._step
+        while self._at < len(events):
+            sse = events[self._at]
+            self._at += 1
+            item, self.done = step(sse, self._decode)
+            if item is not None:
+                if self.keep:
+                    self._add(item, len(sse.data))
+                self.received += 1
+                return item
+            if self.done:
+                return _END
+        if self._eof:
+            raise IncompleteStreamError(
+                "the stream ended after %d item(s) without its terminator "
+                "(the connection closed early)" % self.received,
+                received=self.received,
+            )
+        return _NEED_DATA
+
+    def wait(self, timeout: Timeout) -> tuple[float | None, str]:
+        """How long the next read may wait, and which limit that is."""
+        if timeout.idle is None:
+            return timeout.read, "read"
+        left = timeout.idle - (time.monotonic() - self.waiting_since)
+        if left <= 0:
+            raise APITimeoutError("no stream event for %gs (Timeout.idle)" % timeout.idle)
+        if timeout.read is not None and timeout.read < left:
+            return timeout.read, "read"
+        return left, "idle"
+
+    def failed(self, error: BaseException) -> BaseException:
+        """The error to raise for one that ended the stream: an APIError carries the
+        snapshot (when one is kept); an event too deep to fold is a StreamError."""
+        if isinstance(error, RecursionError):
+            error = StreamError("a stream event nests too deeply to process")
+        if isinstance(error, APIError):
+            error.snapshot = self.final() if self.keep else None
+        return error
+
+    # -- the snapshot ---------------------------------------------------------
+
+    def keep_from_start(self) -> None:
+        """Keep a snapshot if no item has been read yet (helpers call this first)."""
+        if not self.keep and not self.received:
+            self.keep = True
+
+    def require(self, what: str) -> None:
+        self.keep_from_start()
+        if not self.keep:
+            raise StreamError(
+                "%s needs the whole stream, but its first %d item(s) were read raw, and a raw "
+                "create(stream=True) keeps nothing: use .stream(...), or a helper before the first item"
+                % (what, self.received)
+            )
+
+    def snapshot(self) -> APIObject | None:
+        self._fold_run()
+        return self._snapshot
+
+    def final(self) -> APIObject:
+        return self.protocol.final(self.snapshot())
+
+    def _add(self, item: Any, size: int) -> None:
+        """Fold an item into the snapshot (plain text pieces in runs, see _Protocol.plain)."""
+        self._kept += size
+        if self._kept > self._max_kept:
+            raise SizeLimitError(
+                "the stream's snapshot passed %d characters of event data (max_snapshot_size); "
+                "iterate create(stream=True) raw to keep nothing" % self._max_kept
+            )
+        plain = self.protocol.plain(item)
+        if plain is None:
+            self._fold_run()
+            self._snapshot = self.protocol.fold(self._snapshot, item)
+            return
+        key, text = plain
+        if self._run and (key != self._run_key or len(self._run) >= _RUN_LIMIT):
+            self._fold_run()
+        self._run.append(text)
+        self._run_key, self._run_item = key, item
+
+    def _fold_run(self) -> None:
+        if self._run:
+            item = self.protocol.with_text(self._run_item, "".join(self._run))
+            self._run = []
+            self._snapshot = self.protocol.fold(self._snapshot, item)
+
+
+class _StreamBase:
+    """What the sync and async streams share: the reply's head, the snapshot, and
+    the end of the exchange."""
+
+    def __init__(self, reply: _Reply, protocol: _Protocol, *, max_line_size: int, max_snapshot_size: int) -> None:
+        self.status_code = reply.status
+        self.headers = reply.headers
+        self.request_id = _request_id(self.headers)
+        self._reply: _Reply | None = reply  # None once the stream has ended
+        self._core = _StreamCore(protocol, max_line_size=max_line_size, max_snapshot_size=max_snapshot_size)
+
+    @property
+    def received(self) -> int:
+        """Items yielded so far."""
+        return self._core.received
+
+    @property
+    def snapshot(self) -> APIObject | None:
+        """The items read so far, accumulated (:func:`accumulate_chunk` or
+        :func:`accumulate_event`); None before the first."""
+        self._core.require("snapshot")
+        return self._core.snapshot()
+
+    def _keep_from_start(self) -> None:
+        self._core.keep_from_start()
+
+    def _limits(self) -> tuple[float | None, str]:
+        return self._core.wait(self._reply.budget.timeout)
+
+    def _end(self, reusable: bool) -> None:
+        reply, self._reply = self._reply, None
+        if reply is not None:
+            reply.finish(reusable)
+
+    def _fail(self, error: BaseException) -> BaseException:
+        self._end(False)  # a connection read partway is closed, never pooled
+        return self._core.failed(error)
+
+
+class Stream(_StreamBase):
+    """The items of one streamed response, as they arrive, and what they add up to.
+
+    Iterate it for chunk objects (OpenAI protocol) or event objects (Anthropic
+    protocol); or read :attr:`text_stream` (the answer's text, piece by piece),
+    :attr:`reasoning_stream` (the model's reasoning), or :attr:`deltas` (both, as
+    ``(kind, text)`` pairs). :meth:`get_final_completion` / :meth:`get_final_message`
+    return the object a non-streamed call would have returned, and :attr:`snapshot`
+    what has arrived so far in that shape.
+
+    What it keeps: a stream from ``.stream(...)`` folds every item into its
+    snapshot from the start. One from ``create(stream=True)`` keeps nothing while
+    it is iterated raw (memory stays flat however long the stream), unless a
+    helper (``snapshot``, ``text_stream``, ``deltas``, ``get_final_*``,
+    ``until_done``) is used before the first item is read; asking for the final
+    object after raw reading is a :class:`StreamError`, never a partial answer.
+    A kept snapshot is bounded by the client's ``max_snapshot_size`` (characters
+    of event data folded in): past it, :class:`SizeLimitError`.
+
+    It ends cleanly at the protocol's terminator and raises
+    :class:`IncompleteStreamError` when the connection ends before it, or
+    :class:`APITimeoutError` when the ``read``, ``idle`` or ``total`` limit of
+    its :class:`Timeout` passes; such errors carry the partial ``snapshot`` (when
+    one is kept). Close it (or use it as a context manager) to stop early; the
+    connection goes back to the pool only after a clean end. A stream dropped
+    without closing closes its connection at once.
+    """
+
+    def __iter__(self) -> Stream:
+        return self
+
+    def __next__(self) -> Any:
+        reply, core = self._reply, self._core
+        if reply is None:
+            raise StopIteration
+        try:
+            item = core.next()
+            while item is _NEED_DATA:
+                core.feed(_run(reply.read(*self._limits())))
+                item = core.next()
+            if core.done:
+                self._end(_run(reply.drain()))
+        except BaseException as error:
+            raise self._fail(error)
+        if item is _END:
+            raise StopIteration
+        return item
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading; the connection is closed unless the stream had ended."""
+        self._end(False)
+
+    @property
+    def deltas(self) -> Iterator[tuple[str, str]]:
+        """``("reasoning", text)`` and ``("text", text)`` pieces as they arrive
+        (the first choice's, on the OpenAI protocol)."""
+        self._keep_from_start()
+        pieces = self._core.protocol.pieces
+        for item in self:
+            yield from pieces(item)
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """The answer's text as it arrives, reasoning left out."""
+        return (text for kind, text in self.deltas if kind == "text")
+
+    @property
+    def reasoning_stream(self) -> Iterator[str]:
+        """The reasoning (``reasoning_content`` / thinking) as it arrives; the answer
+        still accumulates into the final object."""
+        return (text for kind, text in self.deltas if kind == "reasoning")
+
+    def until_done(self) -> APIObject:
+        """Read the stream to its end; the finished object (as a non-streamed call's)."""
+        self._core.require("until_done()")
+        for _ in self:
+            pass
+        return self._core.final()
+
+    def get_final_completion(self) -> APIObject:
+        """The finished ``chat.completion`` (OpenAI protocol), reading what is left."""
+        return self.until_done()
+
+    def get_final_message(self) -> APIObject:
+        """The finished ``message`` (Anthropic protocol), reading what is left."""
+        return self.until_done()
+
+    def get_final_text(self) -> str:
+        """The finished answer's text (reasoning and tool calls left out)."""
+        return self._core.protocol.text(self.until_done())
+
+
+class AsyncStream(_StreamBase):
+    """The async twin of :class:`Stream`: ``async for item in stream``, ``async with``,
+    ``await stream.close()``; ``text_stream``, ``reasoning_stream`` and ``deltas``
+    are async iterators, and ``until_done()``, ``get_final_completion()``,
+    ``get_final_message()`` and ``get_final_text()`` are awaited. It keeps what
+    :class:`Stream` keeps and raises what it raises. A task cancelled while it
+    reads closes its connection (never returned to the pool).
+    """
+
+    def __aiter__(self) -> AsyncStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        reply, core = self._reply, self._core
+        if reply is None:
+            raise StopAsyncIteration
+        try:
+            item = core.next()
+            while item is _NEED_DATA:
+                core.feed(await _run_async(reply.read(*self._limits())))
+                item = core.next()
+            if core.done:
+                self._end(await _run_async(reply.drain()))
+        except BaseException as error:  # CancelledError too
+            raise self._fail(error)
+        if item is _END:
+            raise StopAsyncIteration
+        return item
+
+    async def __aenter__(self) -> AsyncStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._end(False)
+
+    async def close(self) -> None:
+        """Stop reading; the connection is closed unless the stream had ended."""
+        self._end(False)
+
+    @property
+    def deltas(self) -> Any:
+        """``("reasoning", text)`` and ``("text", text)`` pieces as they arrive."""
+        self._keep_from_start()
+        return self._pieces(None)
+
+    @property
+    def text_stream(self) -> Any:
+        """The answer's text as it arrives, reasoning left out."""
+        self._keep_from_start()
+        return self._pieces("text")
+
+    @property
+    def reasoning_stream(self) -> Any:
+        """The reasoning as it arrives; the answer still accumulates."""
+        self._keep_from_start()
+        return self._pieces("reasoning")
+
+    async def _pieces(self, only: str | None) -> Any:
+        pieces = self._core.protocol.pieces
+        async for item in self:
+            for kind, text in pieces(item):
+                if only is None:
+                    yield kind, text
+                elif kind == only:
+                    yield text
+
+    async def until_done(self) -> APIObject:
+        """Read the stream to its end; the finished object (as a non-streamed call's)."""
+        self._core.require("until_done()")
+        async for _ in self:
+            pass
+        return self._core.final()
+
+    async def get_final_completion(self) -> APIObject:
+        """The finished ``chat.completion`` (OpenAI protocol), reading what is left."""
+        return await self.until_done()
+
+    async def get_final_message(self) -> APIObject:
+        """The finished ``message`` (Anthropic protocol), reading what is left."""
+        return await self.until_done()
+
+    async def get_final_text(self) -> str:
+        """The finished answer's text (reasoning and tool calls left out)."""
+        return self._core.protocol.text(await self.until_done())
+
+
+# ---------------------------------------------------------------------------
+# Transport
+# ---------------------------------------------------------------------------
+
+
+class Timeout:
+    """Time limits in seconds; ``None`` is no limit.
+
+    - ``connect``: to open a connection (TCP, a proxy tunnel, the TLS handshake).
+    - ``read``: for the next bytes of a reply to arrive.
+    - ``idle``: between two events of a stream (``None``: the ``read`` limit).
+    - ``total``: the whole call, retries and the last event of a stream included.
+
+    A number ``t`` given as a client's or a call's ``timeout`` stands for
+    ``Timeout(connect=min(t, 5.0), read=t)``; ``None`` for no limits at all.
+    """
+
+    __slots__ = ("connect", "read", "idle", "total")
+
+    def __init__(
+        self,
+        *,
+        connect: float | None = 5.0,
+        read: float | None = 600.0,
+        idle: float | None = None,
+        total: float | None = None,
+    ) -> None:
+        for name, value in (("connect", connect), ("read", read), ("idle", idle), ("total", total)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+            ):
+                raise ValueError("Timeout.%s must be a number of seconds > 0 or None, got %r" % (name, value))
+        self.connect = connect
+        self.read = read
+        self.idle = idle
+        self.total = total
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Timeout):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __repr__(self) -> str:
+        return "Timeout(%s)" % ", ".join("%s=%r" % (n, getattr(self, n)) for n in self.__slots__)
+
+
+def _as_timeout(value: Any) -> Timeout:
+    """A Timeout from what a caller passed as ``timeout``."""
+    if isinstance(value, Timeout):
+        return value
+    if value is None:
+        return Timeout(connect=None, read=None)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return Timeout(connect=min(float(value), 5.0), read=float(value))
+    raise ValueError(
+        "timeout must be a number of seconds > 0, None or a tokenhub.Timeout, got %r" % (value,)
+    )
+
+
+class _Budget:
+    """One call's clock: its limits, and the moment its total runs out."""
+
+    __slots__ = ("timeout", "end")
+
+    def __init__(self, timeout: Timeout) -> None:
+        self.timeout = timeout
+        self.end = None if timeout.total is None else time.monotonic() + timeout.total
+
+    def cap(self, seconds: float | None) -> float | None:
+        """``seconds``, cut to what is left of the total; raises once the total is spent."""
+        if self.end is None:
+            return seconds
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise self.expired()
+        return left if seconds is None else min(seconds, left)
+
+    def spent(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end
+
+    def expired(self) -> APITimeoutError:
+        return APITimeoutError(
+            "the call's total deadline of %gs passed (Timeout.total)" % self.timeout.total
+        )
+
+
+class _Origin:
+    """Where requests go: scheme, host, port and the root path in front of ``/v1``."""
+
+    __slots__ = ("scheme", "host", "port", "root_path", "url", "netloc", "netloc_with_port")
+
+    def __init__(self, base_url: str) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "base_url must be an http:// or https:// URL with a host, got %r" % base_url
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("base_url must not carry a query or fragment, got %r" % base_url)
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.root_path = _root_path(parts.path)
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        self.netloc_with_port = "%s:%d" % (host, self.port)
+        default = self.port == (443 if self.scheme == "https" else 80)
+        self.netloc = host if default else self.netloc_with_port  # the Host header (RFC 9110 §7.2)
+        self.url = "%s://%s%s" % (self.scheme, host + (":%d" % parts.port if parts.port else ""), self.root_path)
+
+    def is_loopback(self) -> bool:
+        import ipaddress
+
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def _root_path(path: str) -> str:
+    """The path in front of ``/v1``, from a root, a ``.../v1`` or an endpoint URL."""
+    path = path.rstrip("/")
+    for suffix in ("/chat/completions", "/messages", "/models"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    if path.endswith("/v1"):
+        path = path[:-3]
+    return path
+
+
+class _Proxy:
+    """An HTTP proxy named by the environment, and the headers it wants."""
+
+    __slots__ = ("host", "port", "headers")
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import unquote, urlsplit
+
+        url = url if "://" in url else "http://" + url
+        # Errors here never show the URL: it may carry a password. One with "#", "?"
+        # or "/" unescaped would be split in the wrong place and leak part of itself.
+        userinfo = url.partition("://")[2].rpartition("@")[0]
+        if any(char in userinfo for char in "#?/"):
+            raise ValueError(
+                "the proxy URL (HTTPS_PROXY / HTTP_PROXY) has '#', '?' or '/' in its user or password: "
+                "percent-encode them (%23, %3F, %2F); the URL is not shown"
+            )
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(
+                "only http:// proxies are supported (HTTPS_PROXY / HTTP_PROXY), got scheme %r"
+                % parts.scheme[:10]
+            )
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("the proxy URL (HTTPS_PROXY / HTTP_PROXY) has an invalid port; the URL is not shown") from None
+        self.host = parts.hostname
+        self.port = port or 80
+        self.headers: dict[str, str] = {}
+        if parts.username is not None:
+            import base64
+
+            pair = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
+            self.headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+
+
+def _proxy_for(origin: _Origin) -> _Proxy | None:
+    """The proxy that HTTPS_PROXY / HTTP_PROXY name for an origin, unless NO_PROXY exempts it."""
+    from urllib.request import getproxies_environment, proxy_bypass_environment
+
+    proxies = getproxies_environment()  # lower- and upper-case names, as curl reads them
+    url = proxies.get(origin.scheme) or proxies.get("all")
+    if not url or proxy_bypass_environment("%s:%d" % (origin.host, origin.port), proxies):
+        return None
+    return _Proxy(url)
+
+
+_UNRESOLVED = object()
+
+
+def _retry_delay(headers: Mapping[str, str], attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): the server's word, else backoff."""
+    import random
+
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError, IndexError):
+                pass
+    backoff = min(_BACKOFF_START * 2.0 ** attempt, _BACKOFF_MAX)
+    return backoff * (1.0 - 0.25 * random.random())  # jitter spreads a crowd of retries
+
+
+def _should_retry(status: int, headers: Mapping[str, str]) -> bool:
+    """The retry decision for an error status; ``x-should-retry`` overrides it."""
+    verdict = headers.get("x-should-retry")
+    if verdict == "true":
+        return True
+    if verdict == "false":
+        return False
+    return status in _RETRY_STATUSES or status >= 500
+
+
+def _retry_wait(error: APIError, attempt: int, max_retries: int, budget: _Budget) -> float:
+    """The retry policy, a pure function: seconds to wait before another try after
+    ``error`` on try ``attempt`` (0-based), or ``error`` raised when there is none."""
+    if attempt >= max_retries or budget.spent():
+        raise error
+    if isinstance(error, APIStatusError):
+        if not _should_retry(error.status_code, error.headers):
+            raise error
+        delay = _retry_delay(error.headers, attempt)
+        if delay > _MAX_SERVER_DELAY:
+            error.retry_after = delay  # told, not slept
+            raise error
+    else:
+        delay = _retry_delay({}, attempt)
+    if budget.end is not None and time.monotonic() + delay >= budget.end:
+        raise error  # the wait would outlast the call's total deadline
+    return delay
+
+
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+# -- plans --------------------------------------------------------------------
+#
+# How this works: every exchange with a server is written once, as a generator
+# (a "plan") that yields each piece of I/O it needs as (target, method name,
+# arguments...) and is sent back what came of it, or has the error thrown in.
+# _run does each step with blocking calls, _run_async awaits the same methods of
+# the asyncio twins (_AsyncPool, _AsyncConn); a target of None is a sleep. So
+# retries, failover, framing, deadlines and error mapping exist once, for both
+# drivers; the drivers differ only in how a step is done.
+
+
+def _advance(plan: Any, outcome: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """(finished, the plan's next step or its result)."""
+    try:
+        return False, (plan.throw(error) if error is not None else plan.send(outcome))
+    except StopIteration as stop:
+        return True, stop.value
+
+
+def _attempt(step: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
+    target, name, *args = step
+    try:
+        return (time.sleep(*args) if target is None else getattr(target, name)(*args)), None
+    except BaseException as error:  # the plan decides, and closes what it holds
+        return None, error
+
+
+async def _attempt_async(step: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
+    import asyncio
+
+    target, name, *args = step
+    try:
+        return (await (asyncio.sleep(*args) if target is None else getattr(target, name)(*args))), None
+    except BaseException as error:
+        return None, error
+
+
+def _run(plan: Any) -> Any:
+    """Run a plan with blocking I/O; its result."""
+    done, value = _advance(plan, None, None)
+    while not done:
+        done, value = _advance(plan, *_attempt(value))
+    return value
+
+
+async def _run_async(plan: Any) -> Any:
+    """Run a plan on the running event loop; its result."""
+    done, value = _advance(plan, None, None)
+    while not done:
+        done, value = _advance(plan, *await _attempt_async(value))
+    return value
+
+
+class _Prepared:
+    """One request, built and ready to send: what the plans need of it."""
+
+    __slots__ = ("protocol", "method", "path", "headers", "payload", "budget", "max_retries", "stream")
+
+    def __init__(
+        self, protocol: _Protocol, method: str, path: str, headers: dict[str, str], payload: bytes | None,
+        budget: _Budget, max_retries: int, stream: bool,
+    ) -> None:
+        self.protocol = protocol
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.payload = payload
+        self.budget = budget
+        self.max_retries = max_retries
+        self.stream = stream
+
+
+def _call_plan(client: Any, pools: list[Any], prepared: _Prepared) -> Any:
+    """A plan: the whole call, retries and failover included. Its result is the parsed
+    reply, or for a stream the 2xx :class:`_Reply` to read events from."""
+    attempt, failed_over = 0, False
+    while True:
+        index = client._preferred
+        try:
+            reply = yield from _exchange(pools[index], prepared)
+        except APIConnectionError as error:
+            if len(pools) > 1:  # a region's backup host: tried at once, once, not counted as a retry
+                client._preferred = (index + 1) % len(pools)
+                if not failed_over:
+                    failed_over = True
+                    continue
+            delay = _retry_wait(error, attempt, prepared.max_retries, prepared.budget)
+        else:
+            if 200 <= reply.status < 300:
+                break
+            raw = yield from reply.read_all(_MAX_ERROR_BODY)
+            delay = _retry_wait(_error_reply(reply, raw), attempt, prepared.max_retries, prepared.budget)
+        yield None, "sleep", delay
+        attempt += 1
+    if prepared.stream:
+        kind = reply.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "text/event-stream":
+            return reply
+        raise _not_a_stream(kind, reply, (yield from reply.read_all(_MAX_ERROR_BODY)) or b"")
+    body = yield from reply.read_all(DEFAULT_MAX_BODY_SIZE)
+    if body is None:
+        raise SizeLimitError("the response body exceeds %d bytes (DEFAULT_MAX_BODY_SIZE)" % DEFAULT_MAX_BODY_SIZE)
+    try:
+        return _loads(body)
+    except ValueError as exc:
+        raise ProtocolError(
+            "expected a JSON body, got %d bytes of %s that do not parse (%s): %s"
+            % (len(body), reply.headers.get("content-type", "no content type"), exc, _excerpt(body))
+        ) from None
+
+
+def _error_reply(reply: _Reply, raw: bytes | None) -> APIStatusError:
+    """The status error for a non-2xx reply, from its (bounded) body."""
+    body: Any
+    if raw is None:
+        body = "(error body over %d bytes, not read)" % _MAX_ERROR_BODY
+    else:
+        try:
+            body = _loads(raw)
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+    if 300 <= reply.status < 400:  # never followed: the key must not leave the configured host
+        body = body or "redirect to %s not followed" % reply.headers.get("location", "?")
+    return _status_error(reply.status, body, reply.headers)
+
+
+def _not_a_stream(kind: str, reply: _Reply, raw: bytes) -> APIError:
+    """The error for a 2xx reply to stream=True that is not an event stream."""
+    try:
+        body = _loads(raw)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("error"):
+        return _stream_error(body, reply.headers)
+    return StreamError(
+        "expected a text/event-stream reply to stream=True, got %s: %s" % (kind or "no content type", _excerpt(raw))
+    )
+
+
+def _exchange(pool: Any, prepared: _Prepared) -> Any:
+    """A plan: one request and its response head (interim 1xx heads skipped); a
+    kept-alive connection the server had closed while idle is replaced once."""
+    origin, budget = pool.origin, prepared.budget
+    where = "%s://%s:%d" % (origin.scheme, origin.host, origin.port)
+    headers = prepared.headers
+    if pool.proxy is not None and origin.scheme == "http":
+        headers = dict(headers, **pool.proxy.headers)
+    request = _request_bytes(prepared.method, pool.target(origin.root_path + prepared.path), origin.netloc,
+                             headers, prepared.payload)
+    read = budget.timeout.read
+    yield pool, "admit", budget  # the async pool's connection limit
+    conn = pool.acquire()
+    try:
+        while True:
+            reused = conn is not None
+            reader = _ResponseReader()
+            what, limit = "connecting to %s" % where, "connect"
+            try:
+                if conn is None:
+                    conn = yield from _connect(pool, budget)
+                what, limit = "%s %s%s%s" % (prepared.method, where, origin.root_path, prepared.path), "read"
+                yield conn, "send", request, budget.cap(read)
+                while reader.next() is _NEED_DATA:  # every read within Timeout.read and the total
+                    yield conn, "receive", reader, budget.cap(read)
+                return _Reply(pool, conn, reader, budget)
+            except (OSError, APIError) as exc:
+                if conn is not None:
+                    conn.close()
+                if reused and not reader.received and _is_stale(exc):
+                    conn = None  # the server closed it while idle: not a real failure
+                    continue
+                if isinstance(exc, APIError):
+                    raise
+                raise _io_error(exc, what, budget, limit) from exc
+    except BaseException:  # a failure, a cancelled task, an interrupt: never leak the socket
+        if conn is not None:
+            conn.close()
+        pool.free()
+        raise
+
+
+def _connect_left(deadline: float | None, budget: _Budget) -> float | None:
+    """What is left of the connect deadline (and the total); socket.timeout once past."""
+    wait = None if deadline is None else deadline - time.monotonic()
+    if wait is not None and wait <= 0:
+        import socket
+
+        raise socket.timeout("timed out")
+    return budget.cap(wait)
+
+
+def _connect(pool: Any, budget: _Budget) -> Any:
+    """A plan: a new connection (TCP, a proxy's CONNECT tunnel, the TLS handshake),
+    all within one ``Timeout.connect`` and the call's total."""
+    limit = budget.timeout.connect
+    deadline = None if limit is None else time.monotonic() + limit
+    origin, proxy = pool.origin, pool.proxy
+    address = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
+    conn = yield pool, "open", address, _connect_left(deadline, budget)
+    try:
+        if origin.scheme == "https":
+            if proxy is not None:
+                yield from _tunnel(conn, origin, proxy, deadline, budget)
+            yield conn, "start_tls", pool.tls.context(), origin.host, _connect_left(deadline, budget)
+        return conn
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _tunnel(conn: Any, origin: _Origin, proxy: _Proxy, deadline: float | None, budget: _Budget) -> Any:
+    """A plan: ask the proxy for a tunnel to the origin (RFC 9110 §9.3.6)."""
+    authority = origin.netloc_with_port
+    request = _request_bytes("CONNECT", authority, authority, proxy.headers, None)
+    yield conn, "send", request, _connect_left(deadline, budget)
+    reader = _ResponseReader(no_body=True)
+    while reader.next() is _NEED_DATA:
+        yield conn, "receive", reader, _connect_left(deadline, budget)
+    head = reader.head
+    if not 200 <= head.status < 300:
+        raise APIConnectionError(
+            "the proxy refused the tunnel to %s: %d %s" % (authority, head.status, _excerpt(head.reason, 80))
+        )
+    if reader.pending:
+        raise ProtocolError("the proxy sent %d byte(s) before the tunnel opened" % reader.pending)
+
+
+class _Reply:
+    """A response being read: its pool and connection, its reader, its head and its
+    call's clock. Its reads are plans, run by whichever driver holds it."""
+
+    __slots__ = ("pool", "conn", "reader", "budget", "status", "reason", "headers")
+
+    def __init__(self, pool: Any, conn: Any, reader: _ResponseReader, budget: _Budget) -> None:
+        head = reader.head
+        self.pool = pool
+        self.conn = conn
+        self.reader = reader
+        self.budget = budget
+        self.status = head.status
+        self.reason = head.reason
+        self.headers = head.headers
+
+    def read(self, seconds: float | None, limit: str) -> Any:
+        """A plan: the next body bytes (b"" at the end), each read waiting at most
+        ``seconds`` (``Timeout.<limit>``) and never past the call's total."""
+        reader = self.reader
+        item = reader.next()
+        while item is _NEED_DATA:
+            try:
+                yield self.conn, "receive", reader, self.budget.cap(seconds)
+            except OSError as exc:
+                raise _io_error(exc, "reading the reply", self.budget, limit) from exc
+            item = reader.next()
+        return b"" if item is _END else item
+
+    def read_all(self, limit: int) -> Any:
+        """A plan: the whole body, or None past ``limit`` bytes; frees or closes the connection."""
+        parts, size = [], 0
+        try:
+            while size <= limit:
+                chunk = yield from self.read(self.budget.timeout.read, "read")
+                if not chunk:
+                    self.finish(True)
+                    return b"".join(parts)
+                parts.append(chunk)
+                size += len(chunk)
+        except BaseException:
+            self.finish(False)
+            raise
+        self.finish(False)
+        return None
+
+    def drain(self) -> Any:
+        """A plan: after a stream's terminator, read the reply's last framing bytes (a
+        chunked body's end and trailers) so the connection can be reused; True if it
+        may be. Never raises, and the whole drain stays within ``_DRAIN_WAIT``
+        seconds, ``_MAX_DRAIN`` bytes and the call's total: the items are all
+        delivered, so a server slow to finish only costs its connection."""
+        reader = self.reader
+        if not reader.keep_alive:
+            return False  # ends when the server closes: nothing to reuse
+        end = time.monotonic() + _DRAIN_WAIT
+        if self.budget.end is not None:
+            end = min(end, self.budget.end)
+        left = _MAX_DRAIN
+        try:
+            while True:
+                item = reader.next()
+                if item is _END:
+                    return reader.reusable
+                if item is _NEED_DATA:
+                    wait = end - time.monotonic()
+                    if wait <= 0:
+                        return False
+                    yield self.conn, "receive", reader, wait
+                    continue
+                left -= len(item)
+                if left < 0:
+                    return False
+        except Exception:  # OSError, APIError, a timeout: the connection is simply not reused
+            return False
+
+    def finish(self, reusable: bool) -> None:
+        """Give the connection back to the pool (only after a clean, exact end), or close it."""
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        if reusable and self.reader.reusable:
+            self.pool.release(conn)
+        else:
+            conn.close()
+            self.pool.free()
+
+    def __del__(self) -> None:
+        # A reply dropped unfinished (a stream never closed) frees its socket at once,
+        # so the server stops sending; it is never returned to the pool half-read.
+        conn = self.conn
+        if conn is not None:
+            self.conn = None
+            conn.close()
+            self.pool.free()
+
+
+# -- the blocking side ----------------------------------------------------------
+
+
+def _has_input(sock: Any) -> bool:
+    """True when an idle socket is readable: stray bytes, or the peer's close."""
+    import select
+
+    if getattr(sock, "pending", None) and sock.pending():  # TLS bytes already decrypted
+        return True
+    try:
+        if hasattr(select, "poll"):  # select() refuses descriptors past 1023
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+class _Conn:
+    """One open blocking connection: a socket (maybe TLS, maybe through a proxy's tunnel)."""
+
+    __slots__ = ("sock", "_wait")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self._wait: Any = _UNRESOLVED  # the timeout the socket has now
+
+    def _timeout(self, seconds: float | None) -> None:
+        if seconds != self._wait:  # a syscall saved on the common, unchanging limit
+            self.sock.settimeout(seconds)
+            self._wait = seconds
+
+    def send(self, data: bytes, seconds: float | None) -> None:
+        self._timeout(seconds)
+        self.sock.sendall(data)
+
+    def receive(self, reader: _ResponseReader, seconds: float | None) -> None:
+        """Feed ``reader`` the next bytes, waiting at most ``seconds`` (then socket.timeout)."""
+        self._timeout(seconds)
+        reader.feed(self.sock.recv(_READ_SIZE))
+
+    def start_tls(self, context: ssl.SSLContext, host: str, seconds: float | None) -> None:
+        self._timeout(seconds)
+        self.sock = context.wrap_socket(self.sock, server_hostname=host)
+
+    def clean(self) -> bool:
+        return not _has_input(self.sock)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class _PoolBase:
+    """Idle keep-alive connections to one origin, and where new ones go (a proxy?)."""
+
+    def __init__(self, origin: _Origin, tls: _TLS, *, max_idle: int) -> None:
+        self.origin = origin
+        self.tls = tls
+        self._max_idle = max_idle
+        self._idle: list[Any] = []
+        self._proxy: Any = _UNRESOLVED
+
+    @property
+    def proxy(self) -> _Proxy | None:
+        """The proxy in use, read from the environment at the first request."""
+        if self._proxy is _UNRESOLVED:
+            self._proxy = _proxy_for(self.origin)
+        return self._proxy
+
+    def target(self, path: str) -> str:
+        """The request target: absolute through a plain-http proxy, else the path."""
+        if self.proxy is not None and self.origin.scheme == "http":
+            return "http://%s%s" % (self.origin.netloc, path)
+        return path
+
+    def _take_idle(self) -> Any:
+        """An idle connection on which nothing has arrived since its last reply, or None.
+        One that has input (stray bytes, or the server's close) is closed, never reused."""
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.clean():
+                return conn
+            conn.close()
+        return None
+
+    def _keep_idle(self, conn: Any) -> None:
+        if len(self._idle) < self._max_idle:
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class _Pool(_PoolBase):
+    """The blocking pool, shared by one client's threads."""
+
+    def __init__(self, origin: _Origin, tls: _TLS, *, max_idle: int = 8) -> None:
+        import threading
+
+        super().__init__(origin, tls, max_idle=max_idle)
+        self._lock = threading.Lock()
+
+    def admit(self, budget: _Budget) -> None:
+        """Threads bring their own limit: every call may open a connection."""
+
+    def free(self) -> None:
+        """The connection that admit() allowed is gone."""
+
+    def acquire(self) -> _Conn | None:
+        with self._lock:
+            return self._take_idle()
+
+    def release(self, conn: _Conn) -> None:
+        with self._lock:
+            self._keep_idle(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            super().close()
+
+    def __del__(self) -> None:
+        # A client dropped without close() must not leave its sockets to the collector.
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown may have torn down what close() uses
+            pass
+
+    def open(self, address: tuple[str, int], seconds: float | None) -> _Conn:
+        import socket
+
+        sock = socket.create_connection(address, timeout=seconds)
+        conn = _Conn(sock)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            conn.close()
+            raise
+        return conn
+
+
+# -- the asyncio side -------------------------------------------------------------
+
+
+def _expire(waiter: Any) -> None:
+    if not waiter.done():
+        import socket
+
+        waiter.set_exception(socket.timeout("timed out"))
+
+
+async def _within(awaitable: Any, seconds: float | None) -> Any:
+    """``await awaitable``, at most ``seconds``; socket.timeout past it, as the blocking side."""
+    import asyncio
+
+    if seconds is None:
+        return await awaitable
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except asyncio.TimeoutError:
+        import socket
+
+        raise socket.timeout("timed out") from None
+
+
+class _AsyncConn:
+    """One connection on an event loop: an asyncio protocol that keeps what arrives
+    until a plan asks for it (``receive``), with flow control both ways."""
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.transport: Any = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._eof = False
+        self._lost: BaseException | None = None
+        self._waiter: Any = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self._drain_waiter: Any = None
+
+    # asyncio's protocol callbacks
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size > 4 * _READ_SIZE and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return False  # let the transport close itself
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._eof = True
+        self._lost = exc
+        self._wake()
+        self.resume_writing()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self, seconds: float | None) -> None:
+        waiter = self._waiter = self.loop.create_future()
+        timer = None if seconds is None else self.loop.call_later(seconds, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    # what the plans ask for
+    async def send(self, data: bytes, seconds: float | None) -> None:
+        if self._lost is not None or self.transport.is_closing():
+            raise self._lost or ConnectionResetError("the connection is closed")
+        self.transport.write(data)
+        if self._writing_paused:
+            waiter = self._drain_waiter = self.loop.create_future()
+            await _within(waiter, seconds)
+
+    async def receive(self, reader: _ResponseReader, seconds: float | None) -> None:
+        """Feed ``reader`` the next bytes, waiting at most ``seconds`` (then socket.timeout)."""
+        if not self._chunks and not self._eof:
+            await self._wait(seconds)
+        if self._chunks:
+            chunks, self._chunks, self._size = self._chunks, [], 0
+            if self._reading_paused:
+                self._reading_paused = False
+                self.transport.resume_reading()
+            reader.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        elif self._lost is not None:
+            raise self._lost
+        else:
+            reader.feed(b"")
+
+    async def start_tls(self, context: ssl.SSLContext, host: str, seconds: float | None) -> None:
+        self.transport = await _within(
+            self.loop.start_tls(self.transport, self, context, server_hostname=host), seconds
+        )
+
+    def clean(self) -> bool:
+        return not (self._chunks or self._eof) and not self.transport.is_closing()
+
+    def close(self) -> None:
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            try:
+                transport.abort()
+            except RuntimeError:  # its event loop is closed: free the socket itself
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    try:
+                        sock.close()
+                    except Exception:
+                        pass
+
+
+class _AsyncPool(_PoolBase):
+    """The pool of one event loop: idle connections, and a limit on those in use
+    (``max_connections``; calls past it wait, at most ``Timeout.connect``)."""
+
+    def __init__(self, origin: _Origin, tls: _TLS, loop: Any, *, max_connections: int, max_idle: int = 100) -> None:
+        super().__init__(origin, tls, max_idle=max_idle)
+        self.loop = loop
+        self._max_connections = max_connections
+        self._active = 0
+        self._waiters: list[Any] = []
+
+    async def admit(self, budget: _Budget) -> None:
+        while self._active >= self._max_connections:
+            waiter = self.loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await _within(waiter, budget.cap(budget.timeout.connect))
+            except OSError:
+                raise APITimeoutError(
+                    "no free connection among %d within %gs (max_connections, Timeout.connect)"
+                    % (self._max_connections, budget.timeout.connect)
+                ) from None
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self._active += 1
+
+    def free(self) -> None:
+        self._active -= 1
+        while self._waiters:
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def acquire(self) -> _AsyncConn | None:
+        return self._take_idle()
+
+    def release(self, conn: _AsyncConn) -> None:
+        self._keep_idle(conn)
+        self.free()
+
+    async def open(self, address: tuple[str, int], seconds: float | None) -> _AsyncConn:
+        conn = _AsyncConn(self.loop)
+        await _within(self.loop.create_connection(lambda: conn, *address), seconds)
+        return conn
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class _TLS:
+    """A client's one TLS context: built at once when configured, else at first use."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, ca_file: str | None, client_cert: Any, context: ssl.SSLContext | None) -> None:
+        if context is None and (ca_file or client_cert):
+            import ssl
+
+            context = ssl.create_default_context(cafile=ca_file)  # verification stays on
+            if client_cert:
+                certfile, keyfile = (client_cert, None) if isinstance(client_cert, str) else client_cert
+                context.load_cert_chain(certfile, keyfile)
+        self._context = context
+
+    def context(self) -> ssl.SSLContext:
+        if self._context is None:
+            import ssl
+
+            self._context = ssl.create_default_context()
+        return self._context
+
+
+def _io_error(exc: BaseException, what: str, budget: _Budget, limit: str) -> APIConnectionError:
+    """Map a socket failure to the matching tokenhub error."""
+    import socket
+
+    if isinstance(exc, socket.timeout):
+        if budget.spent():
+            return budget.expired()
+        seconds = getattr(budget.timeout, limit)
+        if limit == "idle":
+            return APITimeoutError("no stream event for %gs (Timeout.idle)" % seconds)
+        return APITimeoutError("%s timed out after %gs (Timeout.%s)" % (what, seconds, limit))
+    return APIConnectionError("%s failed: %s: %s" % (what, type(exc).__name__, exc))
+
+
+def _is_stale(exc: BaseException) -> bool:
+    """True when a reused keep-alive connection had been closed by the server."""
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+        return True
+    return getattr(exc, "nothing_received", False) is True
+
+
+# ---------------------------------------------------------------------------
+# The clients: one configuration, a blocking driver and an asyncio driver
+# ---------------------------------------------------------------------------
+
+
+def _env(names: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """The first set, non-empty environment variable of ``names``: (value, name)."""
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value, name
+    return None, None
+
+
+def _excerpt(text: str | bytes, limit: int = 300) -> str:
+    """One line of at most ``limit`` characters, for messages."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+_OPTIONS = ("timeout", "max_retries", "default_headers")
+
+
+class _Client:
+    """What both drivers share: the configuration, and building a request."""
+
+    # The SDK-shaped subclasses read their SDK's variables first; the TOKENHUB_*
+    # ones are every class's fallback.
+    _KEY_ENV: tuple[str, ...] = ()
+    _TOKEN_ENV: tuple[str, ...] = ()
+    _URL_ENV: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        region: str | None = None,
+        timeout: float | Timeout | None = 600.0,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        auth_token: str | None = None,
+        failover: bool = True,
+        ca_file: str | None = None,
+        client_cert: str | tuple[str, str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_line_size: int = DEFAULT_MAX_LINE_SIZE,
+        max_snapshot_size: int = DEFAULT_MAX_BODY_SIZE,
+        max_connections: int = _MAX_CONNECTIONS,
+    ) -> None:
+        api_key = _secret(api_key, "api_key") or _secret(*_env(self._KEY_ENV))
+        auth_token = _secret(auth_token, "auth_token") or _secret(*_env(self._TOKEN_ENV))
+        if not (api_key or auth_token):
+            api_key = _secret(*_env(("TOKENHUB_API_KEY",)))
+        self._api_key = api_key
+        self._auth_token = auth_token
+        urls = _choose_base_urls(base_url, region, self._URL_ENV + ("TOKENHUB_BASE_URL",))
+        self._origins = [_Origin(url) for url in (urls if failover else urls[:1])]
+        self._tls = _TLS(ca_file, client_cert, ssl_context)
+        self._preferred = 0  # the origin that last answered; failover moves it
+        origin = self._origins[0]
+        self.base_url = origin.url
+        if origin.scheme == "http" and not origin.is_loopback():
+            import warnings
+
+            warnings.warn(
+                "tokenhub: %s is plain http: the API key would cross the network unencrypted"
+                % origin.url, RuntimeWarning, stacklevel=3,
+            )
+        self.max_line_size = max_line_size
+        self.max_snapshot_size = max_snapshot_size
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError("max_connections must be a whole number >= 1, got %r" % (max_connections,))
+        self.max_connections = max_connections
+        self.timeout = _as_timeout(timeout)
+        self.max_retries = _check_retries(max_retries)
+        self.default_headers = dict(default_headers or {})
+
+    # Made on access rather than stored: a stored resource pointing back at its client
+    # would make a cycle, and a dropped client would keep its sockets until a GC pass.
+    @property
+    def chat(self) -> _ChatResource:
+        """The OpenAI protocol: ``client.chat.completions.create(...)``."""
+        return _ChatResource(self)
+
+    @property
+    def messages(self) -> _Messages:
+        """The Anthropic protocol: ``client.messages.create(...)``."""
+        return _Messages(self)
+
+    @property
+    def models(self) -> _Models:
+        """The gateway's model list: ``client.models.list()``."""
+        return _Models(self)
+
+    def __repr__(self) -> str:
+        key = "set" if (self._api_key or self._auth_token) else "missing"
+        return "%s(base_url=%r, api_key=<%s>)" % (type(self).__name__, self.base_url, key)
+
+    def with_options(self, **options: Any) -> Any:
+        """A copy with other ``timeout``, ``max_retries`` or ``default_headers``
+        (merged into the current ones); it shares this client's connections."""
+        unknown = set(options) - set(_OPTIONS)
+        if unknown:
+            raise TypeError(
+                "with_options() takes %s, got %s" % (", ".join(_OPTIONS), ", ".join(sorted(unknown)))
+            )
+        import copy
+
+        clone = copy.copy(self)
+        if "timeout" in options:
+            clone.timeout = _as_timeout(options["timeout"])
+        if "max_retries" in options:
+            clone.max_retries = _check_retries(options["max_retries"])
+        clone.default_headers = dict(self.default_headers, **(options.get("default_headers") or {}))
+        return clone
+
+    # -- building a request ---------------------------------------------------
+
+    def _auth_headers(self, protocol: _Protocol) -> dict[str, str]:
+        """The auth header(s) for a protocol; raises when no key is configured."""
+        if not (self._api_key or self._auth_token):
+            names = self._KEY_ENV + self._TOKEN_ENV + ("TOKENHUB_API_KEY",)
+            raise APIError(
+                "no API key: pass api_key=... or set the %s environment variable"
+                % " or ".join(names)
+            )
+        return protocol.auth(self._api_key, self._auth_token)
+
+    def _headers(
+        self, protocol: _Protocol, stream: bool, extra: Mapping[str, str | None] | None
+    ) -> dict[str, str]:
+        """Every header of a request; later sources win, a ``None`` value removes one."""
+        merged: dict[str, tuple[str, str | None]] = {}
+        for source in (
+            {
+                "User-Agent": _USER_AGENT,
+                "Content-Type": "application/json",
+                "Accept": "text/event-stream" if stream else "application/json",
+                "Accept-Encoding": "identity",  # no header would mean any coding (RFC 9110 §12.5.3)
+            },
+            self._auth_headers(protocol),
+            self.default_headers,
+            extra or {},
+        ):
+            for name, value in source.items():
+                if not isinstance(name, str):
+                    raise TypeError("header names must be str, got %s" % type(name).__name__)
+                merged[name.lower()] = (name, value)
+        return {name: _check_header(name, value) for name, value in merged.values() if value is not None}
+
+    def _prepare(self, protocol: _Protocol, path: str, body: dict[str, Any] | None, params: dict[str, Any]) -> _Prepared:
+        """One request (a JSON POST, or a GET when ``body`` is None), ready to send.
+
+        ``params`` are the caller's keyword arguments: the request options
+        (``extra_*``, ``timeout``, ``max_retries``) are taken out, the rest is body.
+        """
+        extra_headers = params.pop("extra_headers", None)
+        extra_query = params.pop("extra_query", None)
+        extra_body = params.pop("extra_body", None)
+        budget = _Budget(_as_timeout(params.pop("timeout", self.timeout)))
+        max_retries = _check_retries(params.pop("max_retries", self.max_retries))
+        payload = None
+        if body is not None:
+            import json
+
+            body.update(params)
+            body.update(extra_body or {})
+            try:
+                payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            except (TypeError, ValueError) as exc:  # UnicodeEncodeError: a lone surrogate
+                raise TypeError("the request body is not JSON-serializable: %s" % exc) from None
+        elif params or extra_body:
+            raise TypeError("unexpected arguments for %s: %s" % (path, ", ".join(sorted(params) or ["extra_body"])))
+        stream = body is not None and body.get("stream") is True
+        if extra_query:
+            from urllib.parse import urlencode
+
+            path += "?" + urlencode(extra_query, doseq=True)
+        headers = self._headers(protocol, stream, extra_headers)
+        method = "GET" if payload is None else "POST"
+        return _Prepared(protocol, method, path, headers, payload, budget, max_retries, stream)
+
+    def _stream_of(self, cls: type, reply: _Reply, protocol: _Protocol, keep: bool) -> Any:
+        stream = cls(reply, protocol, max_line_size=self.max_line_size, max_snapshot_size=self.max_snapshot_size)
+        if keep:
+            stream._keep_from_start()
+        return stream
+
+
+class TokenHub(_Client):
+    """A TokenHub client for both protocols, with blocking I/O (any number of threads).
+
+    ``TokenHub(api_key=None, *, base_url=None, region=None, timeout=600.0,
+    max_retries=2, default_headers=None, ...)``
+
+    - ``api_key`` falls back to ``TOKENHUB_API_KEY``. A missing key is an error at
+      the first request, naming the variable to set. ``auth_token`` is sent as
+      ``Authorization: Bearer`` on both protocols (``x-api-key`` carries
+      ``api_key`` on the Anthropic one). A key with a line break or another
+      control character is refused at once, without being shown.
+    - ``base_url`` (falls back to ``TOKENHUB_BASE_URL``) may be the host root,
+      the OpenAI-style ``.../v1`` or tokenhub.store's ``.../api/v1``; the client
+      finds ``/v1/chat/completions`` and ``/v1/messages`` from any of them.
+    - ``region`` (falls back to ``TOKENHUB_REGION``): ``singapore`` (default),
+      ``guangzhou`` or ``store``; give either it or ``base_url``. After a
+      connection failure on a region's primary host the next attempt goes to its
+      backup host (``failover=False`` turns that off); a ``base_url`` never fails over.
+    - ``timeout``: seconds, ``None``, or a :class:`Timeout` (connect 5 s and read
+      600 s by default; idle and total limits for streams). ``max_retries`` for
+      connection errors, 408, 409, 429 and 5xx. ``default_headers`` go on every
+      request. Each ``create`` call may override ``timeout`` and ``max_retries``;
+      ``with_options(...)`` returns a copy with other defaults.
+    - TLS is verified with the system's CAs; ``ca_file`` adds a CA bundle,
+      ``client_cert`` (a PEM path, or a ``(cert, key)`` pair) presents a client
+      certificate, ``ssl_context`` replaces the context entirely.
+      ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` are honoured (a CONNECT
+      tunnel for https).
+    - ``max_line_size`` bounds one line and one event of a stream (16 MiB);
+      ``max_snapshot_size`` what a stream helper keeps for ``get_final_*()``
+      (64 Mi characters of event data; a raw ``create(stream=True)`` keeps nothing).
+      ``max_connections`` (1,000) bounds the async client's connections in use
+      to one host; threads bring their own limit.
+
+    ``client.chat.completions.create(...)`` speaks OpenAI Chat Completions,
+    ``client.messages.create(...)`` Anthropic Messages. Close the client (or use
+    it as a context manager) to close its kept-alive connections.
+    """
+
+    def __init__(self, api_key: str | None = None, **options: Any) -> None:
+        super().__init__(api_key, **options)
+        self._pools = [_Pool(origin, self._tls) for origin in self._origins]
+
+    def __enter__(self) -> TokenHub:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the kept-alive connections (the client stays usable)."""
+        for pool in self._pools:
+            pool.close()
+
+    def _call(
+        self, protocol: _Protocol, body: dict[str, Any] | None, params: dict[str, Any], *,
+        path: str | None = None, keep: bool = False,
+    ) -> Any:
+        """Send one request; the parsed reply, or a :class:`Stream` when streaming."""
+        prepared = self._prepare(protocol, path or protocol.path, body, params)
+        result = _run(_call_plan(self, self._pools, prepared))
+        return self._stream_of(Stream, result, protocol, keep) if prepared.stream else result
+
+    def _stream(self, create: Callable[..., Any], params: dict[str, Any]) -> Stream:
+        return create(**params)
+
+    def _runner(self, create: Callable[..., Any], protocol: _Protocol, tools: list[Any], params: dict[str, Any],
+                max_iterations: int, stream: bool) -> ToolRunner:
+        return ToolRunner(create, protocol, tools, params, max_iterations=max_iterations, stream=stream)
+
+
+class AsyncTokenHub(_Client):
+    """The asyncio twin of :class:`TokenHub`: the same arguments and environment
+    variables, ``await client.chat.completions.create(...)``, ``await
+    client.messages.create(...)``, and async streams (``async for``). It may be
+    built where no event loop runs and used from one later; connections are
+    pooled per event loop, at most ``max_connections`` (1,000) in use to one host.
+    Use it as ``async with`` or ``await client.close()``::
+
+        async with tokenhub.AsyncTokenHub() as client:
+            reply = await client.chat.completions.create(model=..., messages=...)
+            async with client.messages.stream(model=..., max_tokens=..., messages=...) as stream:
+                async for text in stream.text_stream:
+                    print(text, end="")
+            message = await stream.get_final_message()
+    """
+
+    def __init__(self, api_key: str | None = None, **options: Any) -> None:
+        super().__init__(api_key, **options)
+        import weakref
+
+        self._loop_pools: Any = weakref.WeakKeyDictionary()  # event loop -> its pools
+
+    def _pools_here(self) -> list[_AsyncPool]:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        pools = self._loop_pools.get(loop)
+        if pools is None:
+            pools = [_AsyncPool(origin, self._tls, loop, max_connections=self.max_connections)
+                     for origin in self._origins]
+            self._loop_pools[loop] = pools
+        return pools
+
+    async def __aenter__(self) -> AsyncTokenHub:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the kept-alive connections of the running event loop (the client stays usable)."""
+        for pool in self._pools_here():
+            pool.close()
+
+    async def _call(
+        self, protocol: _Protocol, body: dict[str, Any] | None, params: dict[str, Any], *,
+        path: str | None = None, keep: bool = False,
+    ) -> Any:
+        prepared = self._prepare(protocol, path or protocol.path, body, params)
+        result = await _run_async(_call_plan(self, self._pools_here(), prepared))
+        return self._stream_of(AsyncStream, result, protocol, keep) if prepared.stream else result
+
+    def _stream(self, create: Callable[..., Any], params: dict[str, Any]) -> _AsyncStreamManager:
+        return _AsyncStreamManager(create, params)
+
+    def _runner(self, create: Callable[..., Any], protocol: _Protocol, tools: list[Any], params: dict[str, Any],
+                max_iterations: int, stream: bool) -> AsyncToolRunner:
+        return AsyncToolRunner(create, protocol, tools, params, max_iterations=max_iterations, stream=stream)
+
+
+class _AsyncStreamManager:
+    """What ``stream(...)`` returns on an async client, as in the SDKs: an async context
+    manager (not awaited) whose ``async with`` sends the request and gives the stream."""
+
+    def __init__(self, create: Callable[..., Any], params: dict[str, Any]) -> None:
+        self._create = create
+        self._params = params
+        self._stream: AsyncStream | None = None
+
+    async def __aenter__(self) -> AsyncStream:
+        self._stream = await self._create(**self._params)
+        return self._stream
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._stream is not None:
+            await self._stream.close()
+
+
+def _secret(value: Any, name: str | None) -> str | None:
+    """A key or token fit for a header, else an error that names ``name`` but never
+    shows the value: a key copied from a file often ends in a line break."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise TypeError("%s must be a str, got %s" % (name, type(value).__name__))
+    bad = _bad_char(value)
+    if bad is not None:
+        raise ValueError("%s contains %s (is it pasted with a line break?); the key itself is not shown" % (name, bad))
+    return value
+
+
+def _check_retries(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("max_retries must be a whole number >= 0, got %r" % (value,))
+    return value
+
+
+def _choose_base_urls(
+    base_url: str | None, region: str | None, url_env: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The root URL(s) to use: a base URL alone, or a region's primary and backup."""
+    if base_url and region:
+        raise ValueError("pass base_url or region, not both")
+    if base_url:
+        return (base_url,)
+    if not region:
+        env_url = _env(url_env)[0]
+        if env_url:
+            return (env_url,)
+        region = os.environ.get("TOKENHUB_REGION") or _DEFAULT_REGION
+    urls = _REGIONS.get(region.strip().lower())
+    if urls is None:
+        raise ValueError(
+            "unknown region %r: expected one of %s" % (region, ", ".join(sorted(_REGIONS)))
+        )
+    return urls
+
+
+class _OpenAIEnv:
+    """``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` first, then the TOKENHUB_* ones."""
+
+    _KEY_ENV = ("OPENAI_API_KEY",)
+    _URL_ENV = ("OPENAI_BASE_URL",)
+
+
+class _AnthropicEnv:
+    """``ANTHROPIC_API_KEY`` (sent as ``x-api-key``), ``ANTHROPIC_AUTH_TOKEN`` (as
+    ``Authorization: Bearer``, as Claude Code uses it) and ``ANTHROPIC_BASE_URL``
+    first, then the TOKENHUB_* ones."""
+
+    _KEY_ENV = ("ANTHROPIC_API_KEY",)
+    _TOKEN_ENV = ("ANTHROPIC_AUTH_TOKEN",)
+    _URL_ENV = ("ANTHROPIC_BASE_URL",)
+
+
+class OpenAI(_OpenAIEnv, TokenHub):
+    """The TokenHub client, constructed like ``openai.OpenAI`` (same arguments).
+
+    Reads ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` (then ``TOKENHUB_API_KEY``
+    and ``TOKENHUB_BASE_URL``), so a script written for the OpenAI SDK runs
+    after changing ``from openai import OpenAI`` to ``from tokenhub import OpenAI``.
+    """
+
+
+class Anthropic(_AnthropicEnv, TokenHub):
+    """The TokenHub client, constructed like ``anthropic.Anthropic`` (same arguments).
+
+    ``api_key`` (``ANTHROPIC_API_KEY``) is sent as ``x-api-key``, ``auth_token``
+    (``ANTHROPIC_AUTH_TOKEN``, as Claude Code uses it) as ``Authorization: Bearer``;
+    with neither, ``TOKENHUB_API_KEY``. The base URL comes from ``ANTHROPIC_BASE_URL``
+    (then ``TOKENHUB_BASE_URL``).
+    """
+
+
+class AsyncOpenAI(_OpenAIEnv, AsyncTokenHub):
+    """:class:`AsyncTokenHub`, constructed like ``openai.AsyncOpenAI`` (the variables of :class:`OpenAI`)."""
+
+
+class AsyncAnthropic(_AnthropicEnv, AsyncTokenHub):
+    """:class:`AsyncTokenHub`, constructed like ``anthropic.AsyncAnthropic`` (the variables of :class:`Anthropic`)."""
+
+
+# -- resources: the SDK-shaped surface, shared by both drivers -----------------
+
+
+class _Completions:
+    """``client.chat.completions``."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def create(self, *, model: str, messages: list[Any], **params: Any) -> Any:
+        """Create a chat completion (OpenAI protocol).
+
+        Every request parameter (``temperature``, ``tools``, ``stream_options``,
+        ``thinking``, ``reasoning_effort``, ...) is sent as given. ``extra_body``
+        is merged into the JSON body, ``extra_headers`` into the headers (a
+        ``None`` value removes one), ``extra_query`` into the URL; ``timeout``
+        and ``max_retries`` override the client's for this call. Returns an
+        :class:`APIObject` (``object: "chat.completion"``), or with
+        ``stream=True`` a :class:`Stream` of ``chat.completion.chunk`` objects
+        that ends at ``data: [DONE]`` (on an async client, awaited, an
+        :class:`AsyncStream`).
+        """
+        keep = params.pop("_keep", False)
+        return self._client._call(_CHAT, {"model": model, "messages": messages}, params, keep=keep)
+
+    def stream(self, *, model: str, messages: list[Any], **params: Any) -> Any:
+        """``create(stream=True)``, for ``with ... as stream:`` (``async with`` on an
+        async client); asks for usage in the last chunk (``stream_options``) unless
+        told otherwise, so the final completion has it::
+
+            with client.chat.completions.stream(model=..., messages=...) as stream:
+                for text in stream.text_stream:
+                    print(text, end="")
+            completion = stream.get_final_completion()
+        """
+        params.pop("stream", None)
+        params.setdefault("stream_options", {"include_usage": True})
+        params.update(model=model, messages=messages, stream=True, _keep=True)
+        return self._client._stream(self.create, params)
+
+    def run_tools(
+        self, *, model: str, messages: list[Any], tools: list[Any], max_iterations: int = 10,
+        stream: bool = False, **params: Any,
+    ) -> Any:
+        """Call the model, run the tools it asks for, send back their results, and
+        repeat until it answers without tool calls (or ``max_iterations`` replies).
+
+        ``tools`` are :func:`tool` objects or plain functions (``async def`` ones
+        too, on an async client); other parameters go to every ``create`` call.
+        Each assistant turn goes back with its ``reasoning_content``, as thinking
+        models require in a tool loop. Returns a :class:`ToolRunner` (an
+        :class:`AsyncToolRunner` on an async client): iterate it for each reply,
+        or call ``until_done()``.
+        """
+        params.update(model=model, messages=messages)
+        return self._client._runner(self.create, _CHAT, tools, params, max_iterations, stream)
+
+
+class _ChatResource:
+    """``client.chat``."""
+
+    __slots__ = ("completions",)
+
+    def __init__(self, client: Any) -> None:
+        self.completions = _Completions(client)
 
 
 class _Messages:
@@ -2666,7 +3453,7 @@ class _Messages:
 
     __slots__ = ("_client",)
 
-    def __init__(self, client: TokenHub) -> None:
+    def __init__(self, client: Any) -> None:
         self._client = client
 
     def create(self, *, model: str, max_tokens: int, messages: list[Any], **params: Any) -> Any:
@@ -2679,11 +3466,13 @@ class _Messages:
         :class:`Stream` of event objects, ``message_start`` to ``message_stop``;
         ``ping`` and event types this module does not know are passed through.
         """
+        keep = params.pop("_keep", False)
         body = {"model": model, "max_tokens": max_tokens, "messages": messages}
-        return self._client._call("anthropic", "/v1/messages", body, params, _ANTHROPIC_STREAM)
+        return self._client._call(_MESSAGES, body, params, keep=keep)
 
-    def stream(self, *, model: str, max_tokens: int, messages: list[Any], **params: Any) -> Stream:
-        """``create(stream=True)``, for ``with ... as stream:``, as in the Anthropic SDK::
+    def stream(self, *, model: str, max_tokens: int, messages: list[Any], **params: Any) -> Any:
+        """``create(stream=True)``, for ``with ... as stream:`` (``async with`` on an
+        async client), as in the Anthropic SDK::
 
             with client.messages.stream(model=..., max_tokens=..., messages=...) as stream:
                 for text in stream.text_stream:
@@ -2691,20 +3480,38 @@ class _Messages:
             message = stream.get_final_message()
         """
         params.pop("stream", None)
-        stream = self.create(model=model, max_tokens=max_tokens, messages=messages, stream=True, **params)
-        stream._keep_from_start()
-        return stream
+        params.update(model=model, max_tokens=max_tokens, messages=messages, stream=True, _keep=True)
+        return self._client._stream(self.create, params)
 
     def run_tools(
         self, *, model: str, max_tokens: int, messages: list[Any], tools: list[Any],
         max_iterations: int = 10, stream: bool = False, **params: Any,
-    ) -> ToolRunner:
+    ) -> Any:
         """The tool loop of ``chat.completions.run_tools``, on the Anthropic
         protocol: each assistant turn goes back whole (thinking blocks included),
         and each tool's result as a ``tool_result`` block (``is_error`` when the
         tool failed)."""
         params.update(model=model, max_tokens=max_tokens, messages=messages)
-        return ToolRunner(self.create, _AnthropicTurns, tools, params, max_iterations=max_iterations, stream=stream)
+        return self._client._runner(self.create, _MESSAGES, tools, params, max_iterations, stream)
+
+
+class _Models:
+    """``client.models``: ``GET {root}/v1/models``."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def list(self, **options: Any) -> Any:
+        """The models the gateway serves: ``{"object": "list", "data": [{"id", "owned_by", ...}]}``."""
+        return self._client._call(_LISTING, None, options)
+
+    def retrieve(self, model: str, **options: Any) -> Any:
+        """One model's entry; NotFoundError when the gateway does not serve it."""
+        from urllib.parse import quote
+
+        return self._client._call(_LISTING, None, options, path="/v1/models/" + quote(model, safe=""))
 
 
 # ---------------------------------------------------------------------------
@@ -2982,20 +3789,7 @@ def assistant_message(reply: Mapping[str, Any], *, keep_reasoning: bool = False)
     thinking model must send it back with the turn's tool calls
     (``keep_reasoning=True``, as ``run_tools`` does).
     """
-    if "choices" in reply:
-        message = (reply["choices"] or [{}])[0].get("message") or {}
-        turn = APIObject(role="assistant", content=message.get("content"))
-        if message.get("tool_calls"):
-            turn["tool_calls"] = [_final_call(APIObject(call)) for call in message["tool_calls"]]
-        if keep_reasoning and message.get("reasoning_content"):
-            turn["reasoning_content"] = message["reasoning_content"]
-        return turn
-    blocks = [
-        APIObject((key, value) for key, value in block.items() if key != "partial_json")
-        for block in reply.get("content") or ()
-        if keep_reasoning or block.get("type") not in ("thinking", "redacted_thinking")
-    ]
-    return APIObject(role="assistant", content=blocks)
+    return _protocol_of(reply).assistant_turn(reply, keep_reasoning)
 
 
 def _arguments(text: Any) -> tuple[Any, str | None]:
@@ -3009,59 +3803,101 @@ def _arguments(text: Any) -> tuple[Any, str | None]:
     return value, None
 
 
-class _OpenAITurns:
-    """The tool loop's words in the OpenAI protocol."""
+class _ToolLoop:
+    """The tool loop without I/O: what to ask next, which tools to run, what goes back.
 
-    @staticmethod
-    def definitions(tools: list[Tool]) -> list[dict[str, Any]]:
-        return [t.openai() for t in tools]
+    How this works: ``plan()`` is a generator that yields each thing to do, as
+    ``("create", params)`` (a model call; send back the reply), ``("final", stream)``
+    (read a streamed reply to its end; send back the final object), ``("show",
+    reply)`` (hand the reply to the user) and ``("run", tool, arguments)`` (call a
+    tool; send back its result, or throw in its exception). :class:`ToolRunner`
+    and :class:`AsyncToolRunner` do these steps, blocking or awaited.
+    """
 
-    @staticmethod
-    def calls(reply: Mapping[str, Any]) -> list[tuple[Any, str, Any, str | None]]:
-        message = (reply.get("choices") or [{}])[0].get("message") or {}
-        calls = []
-        for call in message.get("tool_calls") or ():
-            function = call.get("function") or {}
-            calls.append((call.get("id"), function.get("name"), *_arguments(function.get("arguments"))))
-        return calls
+    def __init__(self, protocol: _Protocol, tools: list[Any], params: dict[str, Any], *,
+                 max_iterations: int, stream: bool) -> None:
+        if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
+            raise ValueError("max_iterations must be a whole number >= 1, got %r" % (max_iterations,))
+        self.tools: dict[str, Tool] = {}
+        for item in tools:
+            made = item if isinstance(item, Tool) else Tool(item)
+            if made.name in self.tools:
+                raise ValueError("two tools are named %r" % made.name)
+            self.tools[made.name] = made
+        self.protocol = protocol
+        self.messages: list[Any] = list(params.pop("messages"))
+        self.final: APIObject | None = None
+        self.max_iterations_reached = False
+        self.stream = stream
+        self.params = dict(params, tools=[protocol.definition(t) for t in self.tools.values()], stream=stream)
+        self.max_iterations = max_iterations
 
-    @staticmethod
-    def results(outcomes: list[tuple[Any, str, bool]]) -> list[APIObject]:
-        return [APIObject(role="tool", tool_call_id=call_id, content=text) for call_id, text, _ in outcomes]
+    def plan(self) -> Any:
+        for _ in range(self.max_iterations):
+            reply = yield "create", dict(self.params, messages=list(self.messages))
+            yield "show", reply
+            if self.stream:
+                reply = yield "final", reply
+            self.final = reply
+            self.messages.append(self.protocol.assistant_turn(reply, True))
+            calls = self.protocol.calls(reply)
+            if not calls:
+                return
+            outcomes = []
+            for call_id, name, arguments, problem in calls:
+                found = self.tools.get(name)
+                if found is None:
+                    outcomes.append((call_id, "Error: there is no tool named %r (the tools are: %s)"
+                                     % (name, ", ".join(self.tools)), True))
+                elif problem is not None:
+                    outcomes.append((call_id, "Error: %s" % problem, True))
+                else:
+                    try:
+                        result = yield "run", found, arguments
+                    except Exception as exc:  # the model hears of it and may try again
+                        outcomes.append((call_id, "Error: %s raised %s: %s" % (name, type(exc).__name__, exc), True))
+                    else:
+                        outcomes.append((call_id, _result_text(result), False))
+            self.messages.extend(self.protocol.results(outcomes))
+        self.max_iterations_reached = True
 
 
-class _AnthropicTurns:
-    """The tool loop's words in the Anthropic protocol."""
+def _result_text(result: Any) -> str:
+    if isinstance(result, str):
+        return result
+    import json
 
-    @staticmethod
-    def definitions(tools: list[Tool]) -> list[dict[str, Any]]:
-        return [t.anthropic() for t in tools]
-
-    @staticmethod
-    def calls(reply: Mapping[str, Any]) -> list[tuple[Any, str, Any, str | None]]:
-        calls = []
-        for block in reply.get("content") or ():
-            if block.get("type") != "tool_use":
-                continue
-            if "partial_json" in block:  # fragments that never parsed (accumulate_event)
-                problem = _arguments(block["partial_json"])[1] or "the arguments are not a JSON object"
-                calls.append((block.get("id"), block.get("name"), None, problem))
-            else:
-                calls.append((block.get("id"), block.get("name"), block.get("input") or APIObject(), None))
-        return calls
-
-    @staticmethod
-    def results(outcomes: list[tuple[Any, str, bool]]) -> list[APIObject]:
-        blocks = []
-        for call_id, text, failed in outcomes:
-            block = APIObject(type="tool_result", tool_use_id=call_id, content=text)
-            if failed:
-                block["is_error"] = True
-            blocks.append(block)
-        return [APIObject(role="user", content=blocks)]
+    return json.dumps(result, ensure_ascii=False, default=str)
 
 
-class ToolRunner:
+class _RunnerBase:
+    """What the two tool runners share: the loop's state, read through."""
+
+    def __init__(self, create: Callable[..., Any], protocol: _Protocol, tools: list[Any], params: dict[str, Any],
+                 *, max_iterations: int, stream: bool) -> None:
+        self._loop = _ToolLoop(protocol, tools, params, max_iterations=max_iterations, stream=stream)
+        self._create = create
+        self._plan = self._loop.plan()
+        self._outcome: tuple[Any, BaseException | None] = (None, None)
+
+    @property
+    def messages(self) -> list[Any]:
+        """The whole transcript so far, ready to continue the conversation."""
+        return self._loop.messages
+
+    @property
+    def final(self) -> APIObject | None:
+        return self._loop.final
+
+    @property
+    def max_iterations_reached(self) -> bool:
+        return self._loop.max_iterations_reached
+
+    def _next_step(self) -> tuple[bool, Any]:
+        return _advance(self._plan, *self._outcome)
+
+
+class ToolRunner(_RunnerBase):
     """The loop of ``run_tools``: call the model, run the tools it asks for, repeat.
 
     Iterate it for each model reply (with ``stream=True``, each reply's
@@ -3075,38 +3911,29 @@ class ToolRunner:
     object go back to the model as an error result, not up to you.
     """
 
-    def __init__(
-        self,
-        create: Callable[..., Any],
-        turns: Any,
-        tools: list[Any],
-        params: dict[str, Any],
-        *,
-        max_iterations: int,
-        stream: bool,
-    ) -> None:
-        if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
-            raise ValueError("max_iterations must be a whole number >= 1, got %r" % (max_iterations,))
-        self._tools: dict[str, Tool] = {}
-        for item in tools:
-            made = item if isinstance(item, Tool) else Tool(item)
-            if made.name in self._tools:
-                raise ValueError("two tools are named %r" % made.name)
-            self._tools[made.name] = made
-        self.messages: list[Any] = list(params.pop("messages"))
-        self.final: APIObject | None = None
-        self.max_iterations_reached = False
-        self._create = create
-        self._turns = turns
-        self._params = dict(params, tools=turns.definitions(list(self._tools.values())), stream=stream)
-        self._max_iterations = max_iterations
-        self._replies = self._loop()
-
     def __iter__(self) -> ToolRunner:
         return self
 
     def __next__(self) -> Any:
-        return next(self._replies)
+        done, step = self._next_step()
+        while not done and step[0] != "show":
+            self._outcome = self._do(step)
+            done, step = self._next_step()
+        if done:
+            raise StopIteration
+        self._outcome = (None, None)
+        return step[1]
+
+    def _do(self, step: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
+        try:
+            if step[0] == "create":
+                return self._create(**dict(step[1], _keep=self._loop.stream)), None
+            if step[0] == "final":
+                with step[1] as stream:
+                    return stream.until_done(), None
+            return step[1].run(step[2]), None
+        except Exception as error:
+            return None, error
 
     def until_done(self) -> APIObject:
         """Run the loop to its end; the last reply."""
@@ -3115,40 +3942,45 @@ class ToolRunner:
         assert self.final is not None
         return self.final
 
-    def _loop(self) -> Iterator[Any]:
-        for _ in range(self._max_iterations):
-            reply = self._create(messages=list(self.messages), **self._params)
-            if self._params["stream"]:
-                reply._keep_from_start()
-                with reply:
-                    yield reply
-                    reply = reply.until_done()
-            else:
-                yield reply
-            self.final = reply
-            self.messages.append(assistant_message(reply, keep_reasoning=True))
-            calls = self._turns.calls(reply)
-            if not calls:
-                return
-            self.messages.extend(self._turns.results([self._run(*call) for call in calls]))
-        self.max_iterations_reached = True
 
-    def _run(self, call_id: Any, name: str, arguments: Any, problem: str | None) -> tuple[Any, str, bool]:
-        """(call id, result text, failed) of one requested call."""
-        found = self._tools.get(name)
-        if found is None:
-            return call_id, "Error: there is no tool named %r (the tools are: %s)" % (name, ", ".join(self._tools)), True
-        if problem is not None:
-            return call_id, "Error: %s" % problem, True
+class AsyncToolRunner(_RunnerBase):
+    """The loop of ``run_tools`` on an async client: ``async for reply in runner``
+    (each an :class:`AsyncStream` with ``stream=True``), ``await runner.until_done()``.
+    A tool may be a plain function or an ``async def`` one."""
+
+    def __aiter__(self) -> AsyncToolRunner:
+        return self
+
+    async def __anext__(self) -> Any:
+        done, step = self._next_step()
+        while not done and step[0] != "show":
+            self._outcome = await self._do(step)
+            done, step = self._next_step()
+        if done:
+            raise StopAsyncIteration
+        self._outcome = (None, None)
+        return step[1]
+
+    async def _do(self, step: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
         try:
-            result = found.run(arguments)
-        except Exception as exc:  # the model hears of it and may try again
-            return call_id, "Error: %s raised %s: %s" % (name, type(exc).__name__, exc), True
-        if not isinstance(result, str):
-            import json
+            if step[0] == "create":
+                return await self._create(**dict(step[1], _keep=self._loop.stream)), None
+            if step[0] == "final":
+                async with step[1] as stream:
+                    return await stream.until_done(), None
+            result = step[1].run(step[2])
+            if hasattr(result, "__await__"):
+                result = await result
+            return result, None
+        except Exception as error:
+            return None, error
 
-            result = json.dumps(result, ensure_ascii=False, default=str)
-        return call_id, result, False
+    async def until_done(self) -> APIObject:
+        """Run the loop to its end; the last reply."""
+        async for _ in self:
+            pass
+        assert self.final is not None
+        return self.final
 
 
 # ---------------------------------------------------------------------------
@@ -3265,7 +4097,7 @@ def _cli_parser() -> Any:
     chat.add_argument("-m", "--model", default=os.environ.get("TOKENHUB_MODEL") or _DEFAULT_MODEL,
                       help="model id (default %s, or TOKENHUB_MODEL)" % _DEFAULT_MODEL)
     chat.add_argument("-s", "--system", help="a system prompt")
-    chat.add_argument("--protocol", choices=("openai", "anthropic"), default="openai",
+    chat.add_argument("--protocol", choices=sorted(_PROTOCOLS), default="openai",
                       help="which TokenHub protocol to speak (default openai)")
     chat.add_argument("--no-stream", dest="stream", action="store_false", help="wait for the whole answer")
     chat.add_argument("--json", action="store_true", help="print the final reply object as JSON, for scripts")
@@ -3343,42 +4175,24 @@ def _cli_turn(client: TokenHub, args: Any, messages: list[Any]) -> APIObject:
             params[name] = value
     if args.thinking is not None:
         params["thinking"] = {"type": "enabled" if args.thinking == "on" else "disabled"}
-    if args.protocol == "anthropic":
-        params.setdefault("max_tokens", _DEFAULT_ANTHROPIC_MAX_TOKENS)
-        if args.system:
-            params["system"] = args.system
-        api: Any = client.messages
-    else:
-        messages = ([{"role": "system", "content": args.system}] if args.system else []) + messages
-        api = client.chat.completions
+    protocol = _PROTOCOLS[args.protocol]
+    api = protocol.api(client)
+    request = protocol.request(system=args.system, messages=messages, params=params)
     printer = _Printer(quiet=args.json, show_reasoning=args.show_reasoning)
     if args.stream:
-        with api.stream(messages=messages, **params) as stream:
+        with api.stream(**request) as stream:
             for kind, piece in stream.deltas:
                 printer.write(kind, piece)
             final = stream.until_done()
     else:
-        final = api.create(messages=messages, **params)
-        for kind, piece in _final_pieces(final):
+        final = api.create(**request)
+        for kind, piece in protocol.final_pieces(final):
             printer.write(kind, piece)
     printer.end()
     if args.verbose:
-        print("tokenhub: %s" % _shown(_usage_line(final, time.monotonic() - started), sys.stderr), file=sys.stderr)
+        line = _usage_line(protocol, final, time.monotonic() - started)
+        print("tokenhub: %s" % _shown(line, sys.stderr), file=sys.stderr)
     return final
-
-
-def _final_pieces(final: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """A finished reply's reasoning and text, as a stream would have delivered them."""
-    if "choices" in final:
-        message = (final.get("choices") or [{}])[0].get("message") or {}
-        yield "reasoning", message.get("reasoning_content") or ""
-        yield "text", message.get("content") or ""
-        return
-    for block in final.get("content") or ():
-        if block.get("type") == "thinking":
-            yield "reasoning", block.get("thinking") or ""
-        elif block.get("type") == "text":
-            yield "text", block.get("text") or ""
 
 
 class _Printer:
@@ -3417,20 +4231,13 @@ class _Printer:
             self._end_reasoning()
 
 
-def _usage_line(final: Mapping[str, Any], seconds: float) -> str:
-    usage = final.get("usage") or {}
-    if "choices" in final:
-        details = usage.get("completion_tokens_details") or {}
-        counts = (usage.get("prompt_tokens"), usage.get("completion_tokens"), details.get("reasoning_tokens"))
-        finish = ((final.get("choices") or [{}])[0]).get("finish_reason")
-    else:
-        counts = (usage.get("input_tokens"), usage.get("output_tokens"), None)
-        finish = final.get("stop_reason")
-    shown = ["?" if count is None else str(count) for count in counts]
+def _usage_line(protocol: _Protocol, final: Mapping[str, Any], seconds: float) -> str:
+    counts = protocol.usage(final)
+    shown = ["?" if count is None else str(count) for count in counts[:3]]
     line = "%s: %s tokens in, %s out" % (final.get("model") or "?", shown[0], shown[1])
     if counts[2] is not None:
         line += " (%s reasoning)" % shown[2]
-    return line + ", finish %s, %.1f s" % (finish, seconds)
+    return line + ", finish %s, %.1f s" % (counts[3], seconds)
 
 
 def _cli_models(args: Any) -> int:

@@ -422,7 +422,7 @@ def test_a_raw_stream_keeps_no_snapshot_and_says_so(mock, protocol):
     else:
         stream = client.messages.create(model="glm-5", max_tokens=500, messages=HI, stream=True)
     items = list(stream)
-    assert len(items) > 5 and stream._snapshot is None and stream._run == []
+    assert len(items) > 5 and stream._core._snapshot is None and stream._core._run == []
     with pytest.raises(tokenhub.StreamError, match=r"first %d item\(s\) were read raw" % len(items)):
         stream.get_final_text()
 
