@@ -2845,15 +2845,32 @@ class _AsyncConn:
     def close(self) -> None:
         transport, self.transport = self.transport, None
         if transport is not None:
-            try:
-                transport.abort()
-            except RuntimeError:  # its event loop is closed: free the socket itself
-                sock = transport.get_extra_info("socket")
-                if sock is not None:
-                    try:
-                        sock.close()
-                    except Exception:
-                        pass
+            _on_loop(self.loop, transport.abort, transport)
+
+
+def _on_loop(loop: Any, action: Callable[[], Any], transport: Any = None) -> None:
+    """Do ``action`` on ``loop``: at once from its own thread, else handed over (a
+    stream dropped in another thread is collected there); with the loop closed,
+    free the transport's socket directly."""
+    import asyncio
+
+    try:
+        if asyncio._get_running_loop() is loop:
+            action()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(action)
+            return
+    except RuntimeError:  # the loop closed in between
+        pass
+    else:
+        if not loop.is_closed():
+            return
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        try:
+            sock.close()
+        except Exception:  # a TransportSocket whose loop is gone
+            pass
 
 
 class _AsyncPool(_PoolBase):
@@ -2884,6 +2901,9 @@ class _AsyncPool(_PoolBase):
         self._active += 1
 
     def free(self) -> None:
+        _on_loop(self.loop, self._free)
+
+    def _free(self) -> None:
         self._active -= 1
         while self._waiters:
             waiter = self._waiters.pop(0)

@@ -42,6 +42,32 @@ def timed(fn):
         timed.elapsed = time.monotonic() - start
 
 
+@pytest.fixture(scope="session")
+def loop_thread():
+    """The event loop, in a thread of its own, that async clients run on in the behaviour suite."""
+    from drivers import LoopThread
+
+    loops = LoopThread()
+    yield loops
+    loops.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def driver(request, monkeypatch):
+    """Run a test against both drivers: at "async", tokenhub.TokenHub, OpenAI and
+    Anthropic build the asyncio clients behind a blocking facade (tests/drivers.py).
+    A module opts in with ``pytestmark = pytest.mark.usefixtures("driver")``."""
+    if request.param == "async":
+        from drivers import stand_in
+
+        loops = request.getfixturevalue("loop_thread")
+        for name, cls in (("TokenHub", tokenhub.AsyncTokenHub), ("OpenAI", tokenhub.AsyncOpenAI),
+                          ("Anthropic", tokenhub.AsyncAnthropic), ("Stream", tokenhub.AsyncStream),
+                          ("ToolRunner", tokenhub.AsyncToolRunner)):
+            monkeypatch.setattr(tokenhub, name, stand_in(loops, cls))
+    return request.param
+
+
 @pytest.fixture
 def mock():
     with MockServer() as srv:

@@ -8,6 +8,8 @@ import tokenhub
 from mock_server import redacted
 from conftest import sse_response
 
+pytestmark = pytest.mark.usefixtures("driver")  # every test here runs on both drivers
+
 WEATHER = {
     "name": "get_weather",
     "description": "Obtain weather information for a specified city",

@@ -5,6 +5,8 @@ import pytest
 import tokenhub
 from mock_server import redacted
 
+pytestmark = pytest.mark.usefixtures("driver")  # every test here runs on both drivers
+
 HI = [{"role": "user", "content": "Hi"}]
 
 
@@ -154,7 +156,9 @@ def test_dropped_client_is_freed_at_once(mock):
 
     client = tokenhub.TokenHub(api_key="k", base_url=mock.url)
     client.chat.completions.create(model="glm-5", messages=HI)
-    pool = weakref.ref(client._pools[0])
+    pools = client._pools if hasattr(client, "_pools") else next(iter(client._loop_pools.values()))
+    pool = weakref.ref(pools[0])
+    del pools
     gc.disable()
     try:
         del client

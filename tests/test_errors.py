@@ -10,6 +10,8 @@ import tokenhub
 from conftest import CLOSE, HANG, http_response, sse_response
 from mock_server import MockServer
 
+pytestmark = pytest.mark.usefixtures("driver")  # every test here runs on both drivers
+
 HI = [{"role": "user", "content": "Hi"}]
 JSON = {"Content-Type": "application/json"}
 

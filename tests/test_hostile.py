@@ -21,6 +21,8 @@ import tokenhub
 from conftest import timed, ROOT, host_port, raw_request
 from mock_server import MockServer, redacted
 
+pytestmark = pytest.mark.usefixtures("driver")  # every test here runs on both drivers
+
 HI = [{"role": "user", "content": "Hi"}]
 MARGIN = 1.5  # seconds a deadline may overrun on a loaded machine
 PROTOCOLS = ["openai", "anthropic"]

@@ -9,6 +9,8 @@ import pytest
 import tokenhub
 from mock_server import redacted
 
+pytestmark = pytest.mark.usefixtures("driver")  # every test here runs on both drivers
+
 WEATHER = {
     "type": "function",
     "function": {

@@ -8,6 +8,8 @@ import pytest
 import tokenhub
 from tokenhub import accumulate_chunk, accumulate_event, final_completion, final_message
 
+pytestmark = pytest.mark.usefixtures("driver")  # every test here runs on both drivers
+
 WEATHER = [{"role": "user", "content": "What's the weather and the stock price in Paris?"}]
 OPENAI_TOOLS = [{"type": "function", "function": {"name": n, "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}}}} for n in ("get_weather", "get_stock_price")]

@@ -10,6 +10,8 @@ import pytest
 import tokenhub
 from tokenhub import Tool, tool
 
+pytestmark = pytest.mark.usefixtures("driver")  # every test here runs on both drivers
+
 
 class Unit(enum.Enum):
     CELSIUS = "celsius"

@@ -18,6 +18,8 @@ import tokenhub
 from conftest import timed, CERTS, CLOSE, HANG, ROOT, http_response, server_tls
 from mock_server import MockServer, redacted
 
+pytestmark = pytest.mark.usefixtures("driver")  # every test here runs on both drivers
+
 HI = [{"role": "user", "content": "Hi"}]
 JSON = {"Content-Type": "application/json"}
 MARGIN = 1.5  # seconds a deadline may overrun on a loaded machine
