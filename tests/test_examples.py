@@ -95,6 +95,10 @@ EXPECTED = {
         "thinking: The user asked \"What's the weather in Paris?\". I should call get_weather.",
         "tool_use: get_weather({'city': 'Paris'}), id toolu_",
     ],
+    "async_chat.py": [
+        "Q: What is a B-tree?\nA: " + SAID % ("deepseek-v4-flash", "What is a B-tree?") + " (",
+        "3 answers at once",
+    ],
     "errors_and_retries.py": [
         "bad request: status 400, request id req_mock_1",
         "field 'temperature' must be a number from 0 to 2, got 5",
