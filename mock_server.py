@@ -1192,27 +1192,30 @@ def _sse(data: Any, event: str | None = None) -> bytes:
     return ("%sdata: %s\n\n" % (head, text)).encode()
 
 
-def _error_body(protocol: str, error: _HTTPError, request_id: str) -> dict[str, Any]:
-    if protocol == "anthropic":
-        return {
-            "type": "error",
-            "error": {"type": error.kind, "message": error.message},
-            "request_id": request_id,
-        }
-    return {
-        "error": {"message": error.message, "type": error.kind, "param": error.param, "code": None}
-    }
+def _openai_error_body(error: _HTTPError, request_id: str) -> dict[str, Any]:
+    return {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": None}}
+
+
+def _openai_error_event(error: _HTTPError) -> bytes:
+    """An error sent inside a chat completion stream (PROTOCOL.md)."""
+    return _sse({"error": {"message": error.message, "type": error.kind, "param": None, "code": None}})
+
+
+def _anthropic_error_body(error: _HTTPError, request_id: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": error.kind, "message": error.message}, "request_id": request_id}
+
+
+def _anthropic_error_event(error: _HTTPError) -> bytes:
+    """An error sent inside a message stream (PROTOCOL.md)."""
+    return _sse({"type": "error", "error": {"type": error.kind, "message": error.message}}, "error")
 
 
 def _error_out(protocol: str, error: _HTTPError, request_id: str) -> _Out:
-    return _json_out(error.status, _error_body(protocol, error, request_id), error.headers)
+    return _json_out(error.status, _MOCK_PROTOCOLS[protocol].error_body(error, request_id), error.headers)
 
 
 def _error_event(protocol: str, error: _HTTPError) -> bytes:
-    """An error sent inside a stream, in the protocol's shape (PROTOCOL.md)."""
-    if protocol == "anthropic":
-        return _sse({"type": "error", "error": {"type": error.kind, "message": error.message}}, "error")
-    return _sse({"error": {"message": error.message, "type": error.kind, "param": None, "code": None}})
+    return _MOCK_PROTOCOLS[protocol].error_event(error)
 
 
 def _malformed(event: bytes) -> bytes:
@@ -1428,6 +1431,47 @@ def _anthropic_out(reply: _Reply, req: _Request) -> _Out:
 
 
 # ---------------------------------------------------------------------------
+# The protocols the mock serves: one entry each, keyed by route
+# ---------------------------------------------------------------------------
+
+
+class _MockProtocol:
+    """All that is specific to one protocol in the mock: its route, how a request is
+    read, how a planned reply is rendered, and its error shapes. The rest of the
+    server asks the registry; a new protocol is one more entry."""
+
+    __slots__ = ("name", "route", "read", "render", "error_body", "error_event")
+
+    def __init__(
+        self, name: str, route: str, read: Callable[..., _Request], render: Callable[[_Reply, _Request], _Out],
+        error_body: Callable[[_HTTPError, str], dict[str, Any]], error_event: Callable[[_HTTPError], bytes],
+    ) -> None:
+        self.name = name
+        self.route = route
+        self.read = read
+        self.render = render
+        self.error_body = error_body
+        self.error_event = error_event
+
+
+_MOCK_PROTOCOLS = {
+    "openai": _MockProtocol("openai", "/v1/chat/completions", _openai_request,
+                            lambda reply, req: _openai_out([reply] * req.n, req),
+                            _openai_error_body, _openai_error_event),
+    "anthropic": _MockProtocol("anthropic", "/v1/messages", _anthropic_request, _anthropic_out,
+                               _anthropic_error_body, _anthropic_error_event),
+}
+#: Route -> the protocol served there.
+_ROUTES = {protocol.route: protocol for protocol in _MOCK_PROTOCOLS.values()}
+
+
+def _route_of(path: str) -> str:
+    """A request path without its query and without tokenhub.store's /api root."""
+    path = path.split("?", 1)[0]
+    return path[4:] if path.startswith("/api/") else path
+
+
+# ---------------------------------------------------------------------------
 # HTTP
 # ---------------------------------------------------------------------------
 
@@ -1553,68 +1597,25 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("PATCH")
 
     def _handle(self, method: str) -> None:
+        """Read the request, let the server's I/O-free core answer it, write the reply."""
         owner = self.server.owner
         started = time.monotonic()
-        request_id = "req_mock_%d" % owner._next_id()
-        path = self.path.split("?", 1)[0]
-        route = path[4:] if path.startswith("/api/") else path  # tokenhub.store's /api root
-        protocol = self._protocol(route)
-        record = fault = None
+        headers = self._headers()
         try:
-            raw = self._read_body()
-            body, problem = _parse_json(raw)
-            if route.startswith("/_mock/"):
-                kind = self.headers.get("content-type", "").split(";")[0].strip().lower()
-                out = owner._control(method, route, body, problem, kind)
-            else:
-                headers = self._headers()
-                record = RecordedRequest(method, self.path, _journal_headers(headers), body, raw)
-                owner._record(record)
-                if owner._recorder is not None:
-                    status = self._proxy(owner._recorder, record, headers, route, protocol)
-                    owner._log_request(method, self.path, status, record, None, time.monotonic() - started)
-                    return
-                out, fault = self._answer(record, route, path, protocol, problem, request_id)
-        except _HTTPError as error:
-            out = _error_out(protocol, error, request_id)
-        except OSError:  # the client went silent or away: nothing to answer
-            raise
-        except Exception as exc:  # a bug of the mock's own: still a reply, and the server lives on
-            import traceback
-
-            sys.stderr.write("mock_server: internal error on %s %s:\n%s" % (
-                method, _brief(self.path, 80), traceback.format_exc()))
-            out = _error_out(protocol, _HTTPError(500, "api_error", "the mock server failed on this request: "
-                                                  "%s (details on its stderr)" % type(exc).__name__), request_id)
-            fault = None
-        if not any(name.lower() == "x-request-id" for name, _ in out.headers):
-            out.headers.append(("x-request-id", request_id))
+            raw, refused = self._read_body(), None
+        except _HTTPError as error:  # too large or malformed framing: answered, never read on
+            raw, refused = b"", error
+        exchange = owner.respond(method, self.path, headers, raw, refused=refused)
+        if exchange.forward:
+            status = self._proxy(owner._recorder, exchange.record, headers, _route_of(self.path), exchange.protocol)
+            owner._log_request(method, self.path, status, exchange.record, None, time.monotonic() - started)
+            return
+        out, fault = exchange.out, exchange.fault
         try:
-            self._write(out, fault or _Fault(), protocol)
+            self._write(out, fault or _Fault(), exchange.protocol)
         except (ConnectionError, socket.timeout):
             self.close_connection = True  # the client went away mid-reply
-        owner._log_request(method, self.path, out.status, record, fault, time.monotonic() - started)
-
-    def _answer(
-        self, record: RecordedRequest, route: str, path: str, protocol: str, problem: str, request_id: str
-    ) -> tuple[_Out, _Fault | None]:
-        """The reply to an API request, and the fault to send it with (a refusal too)."""
-        owner = self.server.owner
-        fault = None
-        try:
-            self._check_key(owner.api_key)
-            fault = owner._request_fault(record.headers)
-            if fault is not None and fault.status is not None:
-                raise fault.error(protocol)  # before reading the request, as a gateway refuses
-            if problem:
-                raise _HTTPError(400, "invalid_request_error", problem)
-            out, planned = self._route(record.method, route, path, record.body, record)
-            fault = fault or planned
-            if fault is not None and (fault.status is not None or ("error" in fault.after and not out.stream)):
-                raise fault.error(protocol)  # a body has no events: its in-stream error is the error reply
-            return out, fault
-        except _HTTPError as error:
-            return _error_out(protocol, error, request_id), fault
+        owner._log_request(method, self.path, out.status, exchange.record, fault, time.monotonic() - started)
 
     def _proxy(self, recorder: _Recorder, record: RecordedRequest, headers: dict[str, str], route: str,
                protocol: str) -> int:
@@ -1683,11 +1684,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         return events, offsets, False
 
-    def _protocol(self, route: str) -> str:
-        if route.startswith("/v1/messages") or "x-api-key" in self.headers or "anthropic-version" in self.headers:
-            return "anthropic"
-        return "openai"
-
     def _headers(self) -> dict[str, str]:
         return {name.lower(): value for name, value in self.headers.items()}
 
@@ -1729,40 +1725,6 @@ class _Handler(BaseHTTPRequestHandler):
                                  "got more than that (chunked)" % limit)
             parts.append(self.rfile.read(length))
             self.rfile.readline(8)
-
-    def _check_key(self, key: str | None) -> None:
-        if key is None:
-            return
-        bearer = self.headers.get("authorization", "")
-        if bearer == "Bearer " + key or self.headers.get("x-api-key") == key:
-            return
-        given = "none" if not (bearer or self.headers.get("x-api-key")) else "a wrong one"
-        raise _HTTPError(
-            401, "authentication_error",
-            "invalid API key: expected it in 'Authorization: Bearer <key>' or 'x-api-key', got %s" % given,
-        )
-
-    def _route(self, method: str, route: str, path: str, body: Any, record: RecordedRequest) -> tuple[_Out, _Fault | None]:
-        if route in ("/v1/chat/completions", "/v1/messages"):
-            if method != "POST":
-                raise _HTTPError(405, "invalid_request_error", "%s takes POST, got %s" % (route, method))
-            if not isinstance(body, dict):
-                raise _HTTPError(400, "invalid_request_error", "expected a JSON object body, got %s" % (
-                    "none" if body is None else type(body).__name__))
-            protocol = "anthropic" if route == "/v1/messages" else "openai"
-            return self.server.owner._reply(protocol, path, body, record, self._headers())
-        reading = method in ("GET", "HEAD")
-        if route == "/" and reading:
-            return _json_out(200, {"object": "service", "name": "TokenHub mock server", "version": __version__}), None
-        if route == "/v1/models" and reading:
-            return _json_out(200, _models_body()), None
-        if route.startswith("/v1/models/") and reading:
-            wanted = route[len("/v1/models/"):]
-            for model in _models_body()["data"]:
-                if model["id"] == wanted:
-                    return _json_out(200, model), None
-            raise _HTTPError(404, "not_found_error", "model %r not found" % wanted)
-        raise _HTTPError(404, "not_found_error", "no route for %s %s" % (method, self.path))
 
     def _write_head(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
         self.send_response(status)
@@ -2002,17 +1964,15 @@ class _Recorder:
 def _recorded_match(record: RecordedRequest) -> dict[str, Any]:
     """What a replayed request must be to get this recording: all of it that picks a reply."""
     path = record.path.split("?", 1)[0]
-    route = path[4:] if path.startswith("/api/") else path
-    protocol = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}.get(route)
+    protocol = _ROUTES.get(_route_of(path))
     if protocol is None or not isinstance(record.body, dict):
         return {"path": path}
-    read = _anthropic_request if protocol == "anthropic" else _openai_request
     try:
-        req = read(path, record.headers, record.body)
+        req = protocol.read(path, record.headers, record.body)
     except _HTTPError:  # a request the upstream refused: match it by what can be read
-        return {"protocol": protocol, "path": path}
+        return {"protocol": protocol.name, "path": path}
     return {
-        "protocol": protocol, "model": req.model, "user_is": req.user_text,
+        "protocol": protocol.name, "model": req.model, "user_is": req.user_text,
         "tools": [name for name, _ in req.tools], "has_tool_result": bool(req.results),
         "turn": req.turn, "stream": req.stream,
     }
@@ -2036,6 +1996,22 @@ def _cassette_plan(cassette: str, upstream: str | None, mode: str, fixtures: Any
 # ---------------------------------------------------------------------------
 # The server
 # ---------------------------------------------------------------------------
+
+
+class _Exchange:
+    """What the server's core made of one request: the reply and its fault, the
+    journal entry, the protocol whose shape it takes, and whether (recording) the
+    handler passes it upstream instead."""
+
+    __slots__ = ("out", "fault", "record", "protocol", "forward")
+
+    def __init__(self, out: _Out | None, fault: _Fault | None, record: RecordedRequest | None, protocol: str,
+                 *, forward: bool = False) -> None:
+        self.out = out
+        self.fault = fault
+        self.record = record
+        self.protocol = protocol
+        self.forward = forward
 
 
 class MockServer:
@@ -2212,13 +2188,117 @@ class MockServer:
                 self._faults.pop(0)
             return entry[0]
 
+    # -- answering, without I/O: the handler feeds requests in and writes what comes out
+
+    def respond(self, method: str, target: str, headers: Mapping[str, str], raw: bytes, *,
+                refused: _HTTPError | None = None) -> _Exchange:
+        """The reply to one request (``headers`` with lower-case names, ``raw`` its body
+        bytes), and the fault to send it with. Touches no socket: the HTTP handler
+        reads, calls this, and writes. ``refused``: the request could not be read."""
+        request_id = "req_mock_%d" % self._next_id()
+        path = target.split("?", 1)[0]
+        route = _route_of(path)
+        protocol = self._protocol_for(route, headers)
+        record = fault = None
+        try:
+            if refused is not None:
+                raise refused
+            body, problem = _parse_json(raw)
+            if route.startswith("/_mock/"):
+                kind = headers.get("content-type", "").split(";")[0].strip().lower()
+                out = self._control(method, route, body, problem, kind)
+            else:
+                record = RecordedRequest(method, target, _journal_headers(headers), body, raw)
+                self._record(record)
+                if self._recorder is not None:
+                    return _Exchange(None, None, record, protocol, forward=True)
+                out, fault = self._answer(record, route, path, headers, protocol, problem, request_id)
+        except _HTTPError as error:
+            out = _error_out(protocol, error, request_id)
+        except Exception as exc:  # a bug of the mock's own: still a reply, and the server lives on
+            import traceback
+
+            sys.stderr.write("mock_server: internal error on %s %s:\n%s" % (
+                method, _brief(target, 80), traceback.format_exc()))
+            out = _error_out(protocol, _HTTPError(500, "api_error", "the mock server failed on this request: "
+                                                  "%s (details on its stderr)" % type(exc).__name__), request_id)
+            fault = None
+        if not any(name.lower() == "x-request-id" for name, _ in out.headers):
+            out.headers.append(("x-request-id", request_id))
+        return _Exchange(out, fault, record, protocol)
+
+    @staticmethod
+    def _protocol_for(route: str, headers: Mapping[str, str]) -> str:
+        """The protocol whose shape a reply (an error too) takes at this route."""
+        served = _ROUTES.get(route)
+        if served is not None:
+            return served.name
+        return "anthropic" if "x-api-key" in headers or "anthropic-version" in headers else "openai"
+
+    def _answer(
+        self, record: RecordedRequest, route: str, path: str, headers: Mapping[str, str], protocol: str,
+        problem: str, request_id: str,
+    ) -> tuple[_Out, _Fault | None]:
+        """The reply to an API request, and the fault to send it with (a refusal too)."""
+        fault = None
+        try:
+            self._check_key(headers)
+            fault = self._request_fault(headers)
+            if fault is not None and fault.status is not None:
+                raise fault.error(protocol)  # before reading the request, as a gateway refuses
+            if problem:
+                raise _HTTPError(400, "invalid_request_error", problem)
+            out, planned = self._route(record, route, path, headers)
+            fault = fault or planned
+            if fault is not None and (fault.status is not None or ("error" in fault.after and not out.stream)):
+                raise fault.error(protocol)  # a body has no events: its in-stream error is the error reply
+            return out, fault
+        except _HTTPError as error:
+            return _error_out(protocol, error, request_id), fault
+
+    def _check_key(self, headers: Mapping[str, str]) -> None:
+        if self.api_key is None:
+            return
+        bearer = headers.get("authorization", "")
+        if bearer == "Bearer " + self.api_key or headers.get("x-api-key") == self.api_key:
+            return
+        given = "none" if not (bearer or headers.get("x-api-key")) else "a wrong one"
+        raise _HTTPError(
+            401, "authentication_error",
+            "invalid API key: expected it in 'Authorization: Bearer <key>' or 'x-api-key', got %s" % given,
+        )
+
+    def _route(
+        self, record: RecordedRequest, route: str, path: str, headers: Mapping[str, str]
+    ) -> tuple[_Out, _Fault | None]:
+        method, body = record.method, record.body
+        served = _ROUTES.get(route)
+        if served is not None:
+            if method != "POST":
+                raise _HTTPError(405, "invalid_request_error", "%s takes POST, got %s" % (route, method))
+            if not isinstance(body, dict):
+                raise _HTTPError(400, "invalid_request_error", "expected a JSON object body, got %s" % (
+                    "none" if body is None else type(body).__name__))
+            return self._reply(served.name, path, body, record, headers)
+        reading = method in ("GET", "HEAD")
+        if route == "/" and reading:
+            return _json_out(200, {"object": "service", "name": "TokenHub mock server", "version": __version__}), None
+        if route == "/v1/models" and reading:
+            return _json_out(200, _models_body()), None
+        if route.startswith("/v1/models/") and reading:
+            wanted = route[len("/v1/models/"):]
+            for model in _models_body()["data"]:
+                if model["id"] == wanted:
+                    return _json_out(200, model), None
+            raise _HTTPError(404, "not_found_error", "model %r not found" % wanted)
+        raise _HTTPError(404, "not_found_error", "no route for %s %s" % (method, record.path))
+
     def _reply(
-        self, protocol: str, path: str, body: dict[str, Any], record: RecordedRequest, headers: dict[str, str]
+        self, protocol: str, path: str, body: dict[str, Any], record: RecordedRequest, headers: Mapping[str, str]
     ) -> tuple[_Out, _Fault | None]:
         """The reply to a chat request, and the fault of the fixture that chose it
         (``headers`` as received: fixtures may match on them; the journal's are redacted)."""
-        read = _anthropic_request if protocol == "anthropic" else _openai_request
-        req = read(path, headers, body)
+        req = _MOCK_PROTOCOLS[protocol].read(path, headers, body)
         fixture, response = self._match(req)
         if fixture is None and self.strict:
             where = "no recording in cassette %s" % self.cassette if self.cassette else "no fixture"
@@ -2231,9 +2311,7 @@ class MockServer:
             offsets = raw.offsets if self.realtime else None
             return _Out(raw.status, list(raw.headers), list(raw.pieces), stream=raw.stream, offsets=offsets), fault
         reply = response.reply(req) if response is not None else _plan(req)
-        if protocol == "anthropic":
-            return _anthropic_out(_shape(reply, req), req), fault
-        return _openai_out([_shape(reply, req)] * req.n, req), fault
+        return _MOCK_PROTOCOLS[protocol].render(_shape(reply, req), req), fault
 
     def _control(self, method: str, route: str, body: Any, problem: str, content_type: str) -> _Out:
         """The ``/_mock/`` routes: the journal, reset, and fixtures over HTTP. A POST

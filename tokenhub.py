@@ -255,6 +255,7 @@ _ERROR_TYPE_STATUS = {
     "insufficient_quota": 429,
     "api_error": 500,
     "server_error": 500,
+    "timeout_error": 504,
     "overloaded_error": 529,
 }
 

@@ -5,7 +5,6 @@ facade in tests/drivers.py; these are the parts only async code can show.)
 """
 
 import asyncio
-import os
 import subprocess
 import sys
 import threading
