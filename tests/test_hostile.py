@@ -161,11 +161,11 @@ def test_bytes_that_arrive_after_the_reply_close_the_idle_connection(raw_server)
 def test_the_total_deadline_holds_while_the_head_drips(raw_server, protocol, way):
     stop = threading.Event()
     with raw_server(dripper(b"HTTP/1.1 200 OK\r\nX-Drip: ", b"a", 0.02, stop)) as srv:
-        client = make_client(srv.url, timeout=tokenhub.Timeout(read=5, total=0.8))
+        client = make_client(srv.url, timeout=tokenhub.Timeout(read=5, total=0.4))
         with pytest.raises(tokenhub.APITimeoutError, match=r"Timeout.total"):
             timed(lambda: ask(client, protocol, way))
         stop.set()
-    assert 0.7 <= timed.elapsed < 0.8 + MARGIN
+    assert 0.35 <= timed.elapsed < 0.4 + MARGIN
 
 
 def test_the_connect_deadline_covers_a_proxy_tunnel_that_drips(monkeypatch):
@@ -193,7 +193,7 @@ def test_the_connect_deadline_covers_a_proxy_tunnel_that_drips(monkeypatch):
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     try:
-        client = make_client("https://gateway.test", timeout=tokenhub.Timeout(connect=0.8, read=30))
+        client = make_client("https://gateway.test", timeout=tokenhub.Timeout(connect=0.4, read=30))
         with pytest.raises(tokenhub.APITimeoutError, match=r"connecting to .*Timeout.connect"):
             timed(lambda: client.chat.completions.create(model="m", messages=HI))
     finally:
@@ -202,7 +202,7 @@ def test_the_connect_deadline_covers_a_proxy_tunnel_that_drips(monkeypatch):
         for conn in accepted:
             conn.close()
         listener.close()
-    assert 0.7 <= timed.elapsed < 0.8 + MARGIN
+    assert 0.35 <= timed.elapsed < 0.4 + MARGIN
 
 
 def chunked_stream(protocol, text):
@@ -243,13 +243,13 @@ def test_endless_trailers_end_a_plain_call(raw_server, protocol):
     stop = threading.Event()
     with raw_server(dripper(head, b"X-Trailer: " + b"a" * 1000 + b"\r\n", 0.001, stop),
                     dripper(head, b"X-Trailer: a\r\n", 0.02, stop)) as srv:
-        client = make_client(srv.url, timeout=tokenhub.Timeout(read=5, total=0.8))
+        client = make_client(srv.url, timeout=tokenhub.Timeout(read=5, total=0.4))
         with pytest.raises(tokenhub.SizeLimitError, match="trailers exceed"):
             ask(client, protocol, "plain")
         with pytest.raises(tokenhub.APITimeoutError, match="Timeout.total"):
             timed(lambda: ask(client, protocol, "plain"))
         stop.set()
-    assert timed.elapsed < 0.8 + MARGIN
+    assert timed.elapsed < 0.4 + MARGIN
 
 
 # ---------------------------------------------------------------------------
