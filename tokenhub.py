@@ -23,7 +23,17 @@ streaming included, with nothing to install: copy the file and import it::
 
 ``tokenhub.OpenAI`` and ``tokenhub.Anthropic`` are the same client, taking the
 official SDKs' constructor arguments and environment variables, so a script
-written for either SDK runs after changing only its import line.
+written for either SDK runs after changing only its import line. The asyncio
+twins are ``AsyncTokenHub``, ``AsyncOpenAI`` and ``AsyncAnthropic``::
+
+    async with tokenhub.AsyncOpenAI() as client:
+        reply = await client.chat.completions.create(model=..., messages=...)
+
+How the module reads, bottom-up: errors; data objects; server-sent events and
+HTTP/1.1, both sans-IO; one object per wire protocol (all that is specific to
+it); the stream core and its two drivers; the transport, where every exchange is
+a plan (a generator of I/O steps) run by a blocking or an asyncio driver; the
+clients; tools and the tool loop; the command line.
 """
 
 from __future__ import annotations
@@ -35,10 +45,14 @@ __all__ = [
     "TokenHub",
     "OpenAI",
     "Anthropic",
+    "AsyncTokenHub",
+    "AsyncOpenAI",
+    "AsyncAnthropic",
     "Timeout",
     # data objects
     "APIObject",
     "Stream",
+    "AsyncStream",
     # streams and tools
     "accumulate_chunk",
     "final_completion",
@@ -48,6 +62,7 @@ __all__ = [
     "tool",
     "Tool",
     "ToolRunner",
+    "AsyncToolRunner",
     # server-sent events
     "ServerSentEvent",
     "SSEDecoder",
