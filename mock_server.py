@@ -166,6 +166,7 @@ class _HTTPError(Exception):
         param: str | None = None,
         *,
         headers: Iterable[tuple[str, str]] = (),
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -173,6 +174,7 @@ class _HTTPError(Exception):
         self.message = message
         self.param = param
         self.headers = list(headers)
+        self.code = code
 
 
 # The error type each status carries (Anthropic's names; OpenAI's clients read the
@@ -336,7 +338,7 @@ class _Request:
         "protocol", "path", "headers", "seed", "model", "user_text", "system", "tools",
         "tool_choice", "parallel", "results", "turn", "thinking", "stream", "n", "stop",
         "max_tokens", "logprobs", "top_logprobs", "response_format", "include_usage",
-        "prompt_tokens",
+        "prompt_tokens", "options",
     )
 
     def __init__(self, protocol: str, path: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> None:
@@ -363,6 +365,7 @@ class _Request:
         self.response_format: dict[str, Any] | None = None
         self.include_usage = False
         self.prompt_tokens = 1
+        self.options: dict[str, Any] = {}  # what one protocol alone reads (the Responses body, tool kinds)
 
     @property
     def id_prefix(self) -> str:
@@ -571,6 +574,101 @@ def _read_anthropic_messages(req: _Request, messages: list[dict[str, Any]]) -> N
             ]
         elif message["role"] == "system":  # not Anthropic's, but sent by some clients; the gateway takes it
             req.system = "\n".join(filter(None, [req.system, _content_text(content)]))
+
+
+# The Responses protocol's input: items, each an assistant's or not.
+_ASSISTANT_ITEMS = frozenset(("function_call", "reasoning", "local_shell_call", "custom_tool_call", "web_search_call"))
+_TOOL_OUTPUTS = {"function_call_output": "function_call", "local_shell_call_output": "local_shell_call",
+                 "custom_tool_call_output": "custom_tool_call"}
+#: Non-function tools a fixture or the canned planner may call, with the arguments they take.
+_BUILTIN_TOOLS = {
+    "local_shell": {"type": "object", "properties": {"command": {"type": "array", "items": {"type": "string"}}},
+                    "required": ["command"]},
+}
+
+
+def _responses_request(path: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> _Request:
+    req = _Request("responses", path, headers, body)
+    req.options["body"] = body
+    req.model = _require(body, "model", str, "a string")
+    if "input" not in body:
+        raise _bad("input", "missing required field 'input' (a string, or a list of input items)")
+    items = body["input"]
+    if not isinstance(items, (str, list)):
+        raise _bad("input", "field 'input' must be a string or a list of input items, got %s" % _shown(items))
+    _number(body, "temperature", 0, 2)
+    _number(body, "top_p", 0, 1)
+    req.max_tokens = _number(body, "max_output_tokens", 1, integer=True)
+    parts = [body.get("instructions"), items, body.get("tools")]
+    req.prompt_tokens = max(1, sum(_count_tokens(text) for text in _texts(parts)))
+    text = body.get("text")
+    fmt = text.get("format") if isinstance(text, dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        if not isinstance(fmt.get("schema"), dict):
+            raise _bad("text.format", "text.format json_schema needs a 'schema' object, got %s" % _shown(fmt))
+        req.response_format = {"type": "json_schema", "json_schema": {"schema": fmt["schema"]}}
+    elif isinstance(fmt, dict) and fmt.get("type") == "json_object":
+        req.response_format = {"type": "json_object"}
+    reasoning = body.get("reasoning")
+    req.options["summary"] = isinstance(reasoning, dict) and bool(reasoning.get("summary"))
+    req.parallel = body.get("parallel_tool_calls") is not False
+    for tool in body.get("tools") or []:
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind == "function" and tool.get("name"):
+            req.tools.append((tool["name"], tool.get("parameters")))
+            req.options.setdefault("kinds", {})[tool["name"]] = "function"
+        elif kind in _BUILTIN_TOOLS:
+            req.tools.append((kind, _BUILTIN_TOOLS[kind]))
+            req.options.setdefault("kinds", {})[kind] = kind
+        elif kind == "custom" and tool.get("name"):
+            req.tools.append((tool["name"], {"type": "object", "properties": {"input": {"type": "string"}}}))
+            req.options.setdefault("kinds", {})[tool["name"]] = "custom"
+        # Other tools (web_search, namespaced ones...) are accepted and never called by the canned planner.
+    choice = body.get("tool_choice", "auto")
+    if isinstance(choice, dict):
+        choice = choice.get("name") or "auto"
+    req.tool_choice = choice if isinstance(choice, str) else "auto"
+    system = [body["instructions"]] if isinstance(body.get("instructions"), str) else []
+    _read_response_items(req, [{"role": "user", "content": items}] if isinstance(items, str) else items, system)
+    return req
+
+
+def _item_text(content: Any) -> str:
+    """The text of a Responses message's content: a string, or its text parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict)
+                         and part.get("type") in ("input_text", "output_text", "text"))
+    return ""
+
+
+def _read_response_items(req: _Request, items: list[Any], system: list[str]) -> None:
+    calls: dict[Any, str] = {}  # call_id -> tool name, from the assistant's items
+    answering = False  # inside an assistant turn
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _bad("input", "input[%d] must be an object, got %s" % (index, _shown(item)))
+        kind, role = item.get("type", "message"), item.get("role")
+        mine = kind in _ASSISTANT_ITEMS or (kind == "message" and role == "assistant")
+        if mine and not answering:
+            req.turn += 1
+            req.results = []
+        answering = mine
+        if kind in _ASSISTANT_ITEMS and kind != "reasoning":
+            calls[item.get("call_id")] = item.get("name") or kind
+        elif kind in _TOOL_OUTPUTS:
+            if item.get("call_id") not in calls:
+                raise _bad("input", "input[%d] is a %s for call_id %s, which matches no %s earlier in the "
+                           "conversation" % (index, kind, _shown(item.get("call_id")), _TOOL_OUTPUTS[kind]))
+            output = item.get("output")
+            req.results.append((calls[item["call_id"]], output if isinstance(output, str) else _item_text(output)))
+        elif kind == "message" and role in ("system", "developer"):
+            system.append(_item_text(item.get("content")))
+        elif kind == "message" and role == "user":
+            req.user_text = _item_text(item.get("content"))
+            req.results = []
+    req.system = "\n".join(system)
 
 
 # ---------------------------------------------------------------------------
@@ -834,8 +932,9 @@ def _match_rule(key: str, value: Any, where: str) -> Callable[[_Request], bool]:
         text = _typed(value, str, "the exact text of the last user message", where)
         return lambda req: req.user_text == text
     if key == "protocol":
-        if value not in ("openai", "anthropic"):
-            raise ValueError("%s: expected \"openai\" or \"anthropic\", got %s" % (where, _shown(value)))
+        if value not in _MOCK_PROTOCOLS:
+            raise ValueError("%s: expected one of %s, got %s"
+                             % (where, ", ".join('"%s"' % name for name in _MOCK_PROTOCOLS), _shown(value)))
         return lambda req: req.protocol == value
     if key == "tools":
         names = _typed(value, list, "a list of tool names", where)
@@ -1193,7 +1292,7 @@ def _sse(data: Any, event: str | None = None) -> bytes:
 
 
 def _openai_error_body(error: _HTTPError, request_id: str) -> dict[str, Any]:
-    return {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": None}}
+    return {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": error.code}}
 
 
 def _openai_error_event(error: _HTTPError) -> bytes:
@@ -1431,6 +1530,147 @@ def _anthropic_out(reply: _Reply, req: _Request) -> _Out:
 
 
 # ---------------------------------------------------------------------------
+# OpenAI Responses protocol
+# ---------------------------------------------------------------------------
+
+
+def _responses_usage(reply: _Reply) -> dict[str, Any]:
+    tokens = reply.tokens()
+    return {
+        "input_tokens": tokens["prompt"], "input_tokens_details": {"cached_tokens": tokens["cached"]},
+        "output_tokens": tokens["completion"], "output_tokens_details": {"reasoning_tokens": tokens["reasoning"]},
+        "total_tokens": tokens["prompt"] + tokens["completion"],
+    }
+
+
+def _responses_call(call: _Call, kind: str, item_id: str) -> dict[str, Any]:
+    """A tool call as the item its tool's kind takes (Codex's shell runs local_shell_call)."""
+    if kind == "local_shell":
+        command = call.arguments.get("command") if isinstance(call.arguments, dict) else None
+        return {"type": "local_shell_call", "id": item_id, "call_id": call.id, "status": "completed",
+                "action": {"type": "exec", "command": command if isinstance(command, list) else ["true"],
+                           "env": {}, "timeout_ms": None, "user": None, "working_directory": None}}
+    if kind == "custom":
+        value = call.arguments.get("input") if isinstance(call.arguments, dict) else call.arguments
+        return {"type": "custom_tool_call", "id": item_id, "call_id": call.id, "name": call.name,
+                "input": value if isinstance(value, str) else json.dumps(value)}
+    return {"type": "function_call", "id": item_id, "call_id": call.id, "name": call.name,
+            "arguments": call.json(), "status": "completed"}
+
+
+def _responses_items(reply: _Reply, req: _Request, reply_id: str) -> list[dict[str, Any]]:
+    digest = reply_id[5:]
+    items: list[dict[str, Any]] = []
+    if reply.reasoning:
+        item: dict[str, Any] = {"type": "reasoning", "id": "rs_" + digest, "summary": []}
+        if req.options.get("summary"):
+            item["summary"] = [{"type": "summary_text", "text": reply.reasoning}]
+        else:  # the raw form open-weight models send
+            item["content"] = [{"type": "reasoning_text", "text": reply.reasoning}]
+        items.append(item)
+    if reply.text:
+        items.append({"type": "message", "id": "msg_" + digest, "status": "completed", "role": "assistant",
+                      "content": [{"type": "output_text", "text": reply.text, "annotations": [], "logprobs": []}]})
+    kinds = req.options.get("kinds") or {}
+    for index, call in enumerate(reply.calls):
+        items.append(_responses_call(call, kinds.get(call.name, "function"), "fc_%s%d" % (digest[:20], index)))
+    return items
+
+
+def _responses_object(reply: _Reply, req: _Request, reply_id: str, body: Mapping[str, Any], *,
+                      status: str | None = None) -> dict[str, Any]:
+    """The whole ``response`` object (``status`` given: the in-progress shell a stream starts with)."""
+    cut = reply.finish_reason == "length"
+    final = status is None
+    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    return {
+        "id": reply_id, "object": "response", "created_at": int(time.time()),
+        "status": ("incomplete" if cut else "completed") if final else status,
+        "error": None, "incomplete_details": {"reason": "max_output_tokens"} if cut and final else None,
+        "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
+        "model": req.model, "output": _responses_items(reply, req, reply_id) if final else [],
+        "parallel_tool_calls": req.parallel, "previous_response_id": body.get("previous_response_id"),
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        "store": body.get("store") is not False, "temperature": body.get("temperature", 1.0),
+        "text": {"format": fmt or {"type": "text"}}, "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools") or [], "top_p": body.get("top_p", 1.0), "truncation": "disabled",
+        "usage": _responses_usage(reply) if final else None, "metadata": body.get("metadata") or {},
+        "user": body.get("user"),
+    }
+
+
+def _responses_events(reply: _Reply, req: _Request, reply_id: str, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """The events of a streamed response, in the documented order (PROTOCOL.md)."""
+    shell = _responses_object(reply, req, reply_id, body, status="in_progress")
+    yield {"type": "response.created", "response": shell}
+    yield {"type": "response.in_progress", "response": shell}
+    for index, item in enumerate(_responses_items(reply, req, reply_id)):
+        where = {"item_id": item["id"], "output_index": index}
+        kind = item["type"]
+        if kind == "reasoning":
+            yield {"type": "response.output_item.added", "output_index": index,
+                   "item": dict(item, summary=[], **({"content": []} if "content" in item else {}))}
+            for number, part in enumerate(item["summary"]):
+                at = dict(where, summary_index=number)
+                yield dict(at, type="response.reasoning_summary_part.added", part=dict(part, text=""))
+                for piece in _pieces(part["text"]):
+                    yield dict(at, type="response.reasoning_summary_text.delta", delta=piece)
+                yield dict(at, type="response.reasoning_summary_text.done", text=part["text"])
+                yield dict(at, type="response.reasoning_summary_part.done", part=part)
+            for number, part in enumerate(item.get("content") or ()):
+                at = dict(where, content_index=number)
+                yield dict(at, type="response.content_part.added", part=dict(part, text=""))
+                for piece in _pieces(part["text"]):
+                    yield dict(at, type="response.reasoning_text.delta", delta=piece)
+                yield dict(at, type="response.reasoning_text.done", text=part["text"])
+                yield dict(at, type="response.content_part.done", part=part)
+        elif kind == "message":
+            yield {"type": "response.output_item.added", "output_index": index,
+                   "item": dict(item, status="in_progress", content=[])}
+            part = item["content"][0]
+            at = dict(where, content_index=0)
+            yield dict(at, type="response.content_part.added", part=dict(part, text=""))
+            for piece in _pieces(part["text"]):
+                yield dict(at, type="response.output_text.delta", delta=piece, logprobs=[])
+            yield dict(at, type="response.output_text.done", text=part["text"], logprobs=[])
+            yield dict(at, type="response.content_part.done", part=part)
+        elif kind == "function_call":
+            yield {"type": "response.output_item.added", "output_index": index,
+                   "item": dict(item, arguments="", status="in_progress")}
+            for piece in _fragments(item["arguments"]):
+                yield dict(where, type="response.function_call_arguments.delta", delta=piece)
+            yield dict(where, type="response.function_call_arguments.done", arguments=item["arguments"],
+                       name=item["name"])
+        else:  # a built-in tool's call arrives whole
+            yield {"type": "response.output_item.added", "output_index": index, "item": item}
+        yield {"type": "response.output_item.done", "output_index": index, "item": item}
+    final = _responses_object(reply, req, reply_id, body)
+    yield {"type": "response.incomplete" if final["status"] == "incomplete" else "response.completed",
+           "response": final}
+
+
+def _responses_id(req: _Request) -> str:
+    return "resp_" + hashlib.sha256(req.seed.encode()).hexdigest()[:40]
+
+
+def _responses_out(reply: _Reply, req: _Request) -> _Out:
+    body = req.options["body"]
+    reply_id = _responses_id(req)
+    if req.stream:
+        events = _responses_events(reply, req, reply_id, body)
+        return _sse_out(_sse(dict(event, sequence_number=number), event["type"])
+                        for number, event in enumerate(events))
+    return _json_out(200, _responses_object(reply, req, reply_id, body))
+
+
+def _responses_error_event(error: _HTTPError) -> bytes:
+    """An error sent inside a response stream: the documented flat shape."""
+    return _sse({"type": "error", "code": error.code or error.kind, "message": error.message,
+                 "param": error.param}, "error")
+
+
+# ---------------------------------------------------------------------------
 # The protocols the mock serves: one entry each, keyed by route
 # ---------------------------------------------------------------------------
 
@@ -1440,11 +1680,12 @@ class _MockProtocol:
     read, how a planned reply is rendered, and its error shapes. The rest of the
     server asks the registry; a new protocol is one more entry."""
 
-    __slots__ = ("name", "route", "read", "render", "error_body", "error_event")
+    __slots__ = ("name", "route", "read", "render", "error_body", "error_event", "threads")
 
     def __init__(
         self, name: str, route: str, read: Callable[..., _Request], render: Callable[[_Reply, _Request], _Out],
         error_body: Callable[[_HTTPError, str], dict[str, Any]], error_event: Callable[[_HTTPError], bytes],
+        *, threads: bool = False,
     ) -> None:
         self.name = name
         self.route = route
@@ -1452,6 +1693,7 @@ class _MockProtocol:
         self.render = render
         self.error_body = error_body
         self.error_event = error_event
+        self.threads = threads  # replies are kept, and previous_response_id continues them
 
 
 _MOCK_PROTOCOLS = {
@@ -1460,6 +1702,8 @@ _MOCK_PROTOCOLS = {
                             _openai_error_body, _openai_error_event),
     "anthropic": _MockProtocol("anthropic", "/v1/messages", _anthropic_request, _anthropic_out,
                                _anthropic_error_body, _anthropic_error_event),
+    "responses": _MockProtocol("responses", "/v1/responses", _responses_request, _responses_out,
+                               _openai_error_body, _responses_error_event, threads=True),
 }
 #: Route -> the protocol served there.
 _ROUTES = {protocol.route: protocol for protocol in _MOCK_PROTOCOLS.values()}
@@ -2088,6 +2332,10 @@ class MockServer:
         self.requests: list[RecordedRequest] = []
         self.dropped = 0  # requests the journal let go (journal_limit)
         self._journal_bytes = 0
+        import collections
+
+        self._kept: Any = collections.OrderedDict()  # stored responses: id -> (response, conversation items)
+        self._unkept: Any = collections.OrderedDict()  # ids of responses made with store: false
         self._lock = threading.Lock()
         self._count = 0
         self._fixtures = self._build(fixtures, "fixtures") if fixtures is not None else []
@@ -2157,6 +2405,8 @@ class MockServer:
         with self._lock:
             del self.requests[:]
             self.dropped = self._journal_bytes = 0
+            self._kept.clear()
+            self._unkept.clear()
             del self._added[:]
             del self._faults[:]
             for fixture in self._fixtures:
@@ -2285,6 +2535,14 @@ class MockServer:
             return _json_out(200, {"object": "service", "name": "TokenHub mock server", "version": __version__}), None
         if route == "/v1/models" and reading:
             return _json_out(200, _models_body()), None
+        if route.startswith("/v1/responses/") and reading:
+            wanted = route[len("/v1/responses/"):]
+            with self._lock:
+                kept = self._kept.get(wanted)
+            if kept is None:
+                raise _HTTPError(404, "invalid_request_error", "Response with id %s not found." % _shown(wanted),
+                                 "response_id")
+            return _json_out(200, kept[0]), None
         if route.startswith("/v1/models/") and reading:
             wanted = route[len("/v1/models/"):]
             for model in _models_body()["data"]:
@@ -2298,7 +2556,10 @@ class MockServer:
     ) -> tuple[_Out, _Fault | None]:
         """The reply to a chat request, and the fault of the fixture that chose it
         (``headers`` as received: fixtures may match on them; the journal's are redacted)."""
-        req = _MOCK_PROTOCOLS[protocol].read(path, headers, body)
+        served = _MOCK_PROTOCOLS[protocol]
+        if served.threads:
+            body = self._continued(body)
+        req = served.read(path, headers, body)
         fixture, response = self._match(req)
         if fixture is None and self.strict:
             where = "no recording in cassette %s" % self.cassette if self.cassette else "no fixture"
@@ -2310,8 +2571,43 @@ class MockServer:
             raw = response.raw
             offsets = raw.offsets if self.realtime else None
             return _Out(raw.status, list(raw.headers), list(raw.pieces), stream=raw.stream, offsets=offsets), fault
-        reply = response.reply(req) if response is not None else _plan(req)
-        return _MOCK_PROTOCOLS[protocol].render(_shape(reply, req), req), fault
+        reply = _shape(response.reply(req) if response is not None else _plan(req), req)
+        if served.threads:
+            self._keep_response(req, reply, body)
+        return served.render(reply, req), fault
+
+    def _continued(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A Responses body with the conversation its ``previous_response_id`` stands for
+        put in front of its input (``instructions`` are not carried over)."""
+        previous = body.get("previous_response_id")
+        if previous is None:
+            return body
+        with self._lock:
+            kept = self._kept.get(previous)
+        if kept is None:
+            raise _HTTPError(400, "invalid_request_error", "Previous response with id %s not found%s."
+                             % (_shown(previous), " (it was created with store: false)" if previous in self._unkept
+                                else ""), "previous_response_id", code="previous_response_not_found")
+        items = body.get("input")
+        items = [{"role": "user", "content": items}] if isinstance(items, str) else list(items or [])
+        return dict(body, input=list(kept[1]) + items)
+
+    def _keep_response(self, req: _Request, reply: _Reply, body: Mapping[str, Any]) -> None:
+        """Remember a response (unless ``store: false``), bounded like the journal."""
+        reply_id = _responses_id(req)
+        with self._lock:
+            if body.get("store") is False:
+                self._unkept[reply_id] = True
+                while len(self._unkept) > _JOURNAL_LIMIT:
+                    self._unkept.popitem(last=False)
+                return
+            response = _responses_object(reply, req, reply_id, body)
+            items = body["input"]
+            items = [{"role": "user", "content": items}] if isinstance(items, str) else list(items)
+            self._kept[reply_id] = (response, items + response["output"])
+            self._kept.move_to_end(reply_id)
+            while len(self._kept) > _JOURNAL_LIMIT:
+                self._kept.popitem(last=False)
 
     def _control(self, method: str, route: str, body: Any, problem: str, content_type: str) -> _Out:
         """The ``/_mock/`` routes: the journal, reset, and fixtures over HTTP. A POST

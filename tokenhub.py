@@ -58,6 +58,8 @@ __all__ = [
     "final_completion",
     "accumulate_event",
     "final_message",
+    "accumulate_response_event",
+    "final_response",
     "assistant_message",
     "tool",
     "Tool",
@@ -1391,6 +1393,206 @@ def _anthropic_with_text(event: Mapping[str, Any], text: str) -> APIObject:
 
 
 # ---------------------------------------------------------------------------
+# OpenAI Responses protocol: POST {root}/v1/responses
+# ---------------------------------------------------------------------------
+
+
+class _ResponseObject(APIObject):
+    """A ``response`` object; ``output_text`` joins the ``output_text`` parts of its
+    message items, as the official SDK's property does."""
+
+    __slots__ = ()
+
+    @property
+    def output_text(self) -> str:
+        return "".join(
+            part.get("text") or ""
+            for item in self.get("output") or ()
+            if isinstance(item, dict) and item.get("type") == "message"
+            for part in item.get("content") or ()
+            if isinstance(part, dict) and part.get("type") == "output_text"
+        )
+
+
+def _responses_error(payload: Mapping[str, Any]) -> APIStatusError:
+    """The status error for an ``error`` event (flat ``{code, message}`` or nested
+    ``{error: {...}}``) or a failed response's ``error``."""
+    error = payload.get("error") if isinstance(payload.get("error"), dict) else payload
+    code = error.get("code")
+    status = 500
+    if isinstance(code, int) or (isinstance(code, str) and code.isdigit()):
+        status = int(code)
+    else:
+        status = _ERROR_TYPE_STATUS.get(code) or _ERROR_TYPE_STATUS.get(error.get("type"), 500)
+    body = {"error": {key: error.get(key) for key in ("message", "type", "code", "param") if key in error}}
+    return _status_error(status, body, {}, where="stream error, status")
+
+
+def _responses_step(sse: ServerSentEvent, decode: Callable[[str], Any]) -> tuple[APIObject | None, bool]:
+    """One SSE event of a response stream -> (event object, finished at a terminal event).
+    ``response.completed`` and ``response.incomplete`` end it; ``response.failed`` and
+    ``error`` raise. A ``[DONE]`` line carries nothing (there is none on this protocol)."""
+    data = sse.data
+    if not data or data.isspace() or data[:6] == "[DONE]":
+        return None, False
+    event = _event_json(sse, "Responses", decode)
+    if "type" not in event:
+        event["type"] = sse.event
+    kind = event["type"]
+    if kind == "error" or sse.event == "error":
+        raise _responses_error(event)
+    if kind == "response.failed":
+        raise _responses_error((event.get("response") or {}).get("error") or {"message": "the response failed"})
+    return event, kind in _RESPONSES_TERMINAL
+
+
+_RESPONSES_TERMINAL = frozenset(("response.completed", "response.incomplete"))
+
+
+def accumulate_response_event(snapshot: APIObject | None, event: Mapping[str, Any]) -> APIObject:
+    """Fold one Responses stream event into a ``response`` snapshot.
+
+    Start from ``None`` and feed every event; the result has the shape of a
+    non-streamed ``response``. Output items are placed at their ``output_index``,
+    content and summary parts at their ``content_index`` / ``summary_index``; text,
+    refusal, reasoning and function-call argument deltas are concatenated, and each
+    ``.done`` event sets the finished value. The terminal event's ``response`` is
+    taken whole, keeping the accumulated ``output`` if it carries none. Unknown
+    events change nothing. Updated in place.
+    """
+    kind = event.get("type")
+    if snapshot is None:
+        snapshot = _ResponseObject(object="response", output=[])
+    if kind in ("response.created", "response.in_progress") or kind in _RESPONSES_TERMINAL or kind == "response.failed":
+        response = event.get("response")
+        if isinstance(response, dict):
+            output = snapshot.get("output") or []
+            snapshot.clear()
+            snapshot.update(_clone(response))
+            if not snapshot.get("output"):
+                snapshot["output"] = output
+        return snapshot
+    fold = _RESPONSE_FOLDS.get(kind)
+    if fold is not None:
+        fold(snapshot, event)
+    return snapshot
+
+
+def _at(entries: list[Any], index: Any) -> APIObject:
+    """The entry at a position, appended when new; a position past the end (or not a
+    number) is the next one, so a wild index cannot grow the list."""
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0 or index > len(entries):
+        index = len(entries) if index != -1 else len(entries) - 1
+    if index >= len(entries) or index < 0:
+        entries.append(APIObject())
+        return entries[-1]
+    return entries[index]
+
+
+def _output_item(snapshot: APIObject, event: Mapping[str, Any]) -> APIObject:
+    output = snapshot.setdefault("output", [])
+    return _at(output, event.get("output_index", len(output) - 1))
+
+
+def _part(item: APIObject, field: str, index: Any) -> APIObject:
+    entries = item.setdefault(field, [])
+    if not isinstance(entries, list):
+        entries = item[field] = []
+    return _at(entries, index)
+
+
+def _fold_item(snapshot: APIObject, event: Mapping[str, Any]) -> None:
+    item = _output_item(snapshot, event)
+    item.clear()
+    item.update(_clone(event.get("item") or {}))
+
+
+def _fold_part(snapshot: APIObject, event: Mapping[str, Any]) -> None:
+    part = _part(_output_item(snapshot, event), "content", event.get("content_index", 0))
+    part.clear()
+    part.update(_clone(event.get("part") or {}))
+
+
+def _fold_summary_part(snapshot: APIObject, event: Mapping[str, Any]) -> None:
+    part = _part(_output_item(snapshot, event), "summary", event.get("summary_index", 0))
+    part.clear()
+    part.update(_clone(event.get("part") or {}))
+
+
+def _fold_piece(field: str, where: str, index_key: str, *, done: str | None = None) -> Callable[..., None]:
+    """A fold that appends an event's ``delta`` (or, when ``done``, sets its value)
+    to ``field`` of the part ``where`` (content or summary) or of the item itself."""
+    def fold(snapshot: APIObject, event: Mapping[str, Any]) -> None:
+        item = _output_item(snapshot, event)
+        target = item if where == "item" else _part(item, where, event.get(index_key, 0))
+        if done is not None:
+            if done in event:
+                target[field] = event[done]
+        elif isinstance(event.get("delta"), str):
+            _append(target, field, event["delta"])
+    return fold
+
+
+_RESPONSE_FOLDS = {
+    "response.output_item.added": _fold_item,
+    "response.output_item.done": _fold_item,
+    "response.content_part.added": _fold_part,
+    "response.content_part.done": _fold_part,
+    "response.output_text.delta": _fold_piece("text", "content", "content_index"),
+    "response.output_text.done": _fold_piece("text", "content", "content_index", done="text"),
+    "response.refusal.delta": _fold_piece("refusal", "content", "content_index"),
+    "response.refusal.done": _fold_piece("refusal", "content", "content_index", done="refusal"),
+    "response.reasoning_text.delta": _fold_piece("text", "content", "content_index"),
+    "response.reasoning_text.done": _fold_piece("text", "content", "content_index", done="text"),
+    "response.reasoning_summary_part.added": _fold_summary_part,
+    "response.reasoning_summary_part.done": _fold_summary_part,
+    "response.reasoning_summary_text.delta": _fold_piece("text", "summary", "summary_index"),
+    "response.reasoning_summary_text.done": _fold_piece("text", "summary", "summary_index", done="text"),
+    "response.function_call_arguments.delta": _fold_piece("arguments", "item", ""),
+    "response.function_call_arguments.done": _fold_piece("arguments", "item", "", done="arguments"),
+    "response.custom_tool_call_input.delta": _fold_piece("input", "item", ""),
+    "response.custom_tool_call_input.done": _fold_piece("input", "item", "", done="input"),
+}
+
+
+def final_response(snapshot: APIObject | None) -> APIObject:
+    """A Responses snapshot as the ``response`` a non-streamed call returns."""
+    if snapshot is None:
+        return _ResponseObject(object="response", status="incomplete", output=[])
+    return snapshot if isinstance(snapshot, _ResponseObject) else _ResponseObject(snapshot)
+
+
+# Delta event type -> the kind of text it carries, for Stream.deltas.
+_RESPONSES_PIECES = {
+    "response.output_text.delta": "text",
+    "response.reasoning_summary_text.delta": "reasoning",
+    "response.reasoning_text.delta": "reasoning",
+}
+_PLAIN_RESPONSE_FIELDS = frozenset(("type", "item_id", "output_index", "content_index", "delta",
+                                    "sequence_number", "logprobs", "obfuscation"))
+
+
+def _responses_pieces(event: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    kind = _RESPONSES_PIECES.get(event.get("type"))
+    if kind is not None and event.get("delta"):
+        yield kind, event["delta"]
+
+
+def _responses_plain(event: Mapping[str, Any]) -> tuple[Any, str] | None:
+    """An ``output_text`` delta (and nothing else) for one content part."""
+    if event.get("type") != "response.output_text.delta" or event.get("logprobs") or not event.keys() <= _PLAIN_RESPONSE_FIELDS:
+        return None
+    text = event.get("delta")
+    if type(text) is not str:
+        return None
+    return (event.get("output_index"), event.get("content_index")), text
+
+
+def _responses_with_text(event: Mapping[str, Any], text: str) -> APIObject:
+    return APIObject(event, delta=text)
+
+
+# ---------------------------------------------------------------------------
 # Protocols: one object per wire protocol owns all that is specific to it
 # ---------------------------------------------------------------------------
 
@@ -1406,6 +1608,11 @@ class _Protocol:
 
     name = ""  # as the command line and the mock name it
     path = ""  # below the root: POST {root}{path}
+    history = "messages"  # the request field that holds the conversation
+
+    def result(self, obj: Any) -> Any:
+        """A parsed non-streamed reply as this protocol returns it."""
+        return obj
 
     def auth(self, api_key: str | None, token: str | None) -> dict[str, str]:
         """The auth header(s) for a key or a token (one of them is set)."""
@@ -1471,6 +1678,10 @@ class _Protocol:
     def assistant_turn(self, reply: Mapping[str, Any], keep_reasoning: bool) -> APIObject:
         """The assistant's turn from a reply, ready to append to the messages."""
         raise NotImplementedError
+
+    def assistant_turns(self, reply: Mapping[str, Any], keep_reasoning: bool) -> list[APIObject]:
+        """What a reply adds to the conversation (one message, or several items)."""
+        return [self.assistant_turn(reply, keep_reasoning)]
 
     def request(self, *, system: str | None, messages: list[Any], params: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments for ``create`` from the command line's pieces."""
@@ -1638,6 +1849,86 @@ class _AnthropicMessages(_Protocol):
         return client.messages
 
 
+class _OpenAIResponses(_Protocol):
+    """OpenAI Responses: ``POST {root}/v1/responses``, ends at ``response.completed``
+    (or ``response.incomplete``); a conversation is a list of items, not messages."""
+
+    name = "responses"
+    path = "/v1/responses"
+    history = "input"
+
+    def owns(self, reply: Mapping[str, Any]) -> bool:
+        return reply.get("object") == "response"
+
+    def result(self, obj: Any) -> Any:
+        return _ResponseObject(obj) if isinstance(obj, dict) and obj.get("object") == "response" else obj
+
+    def step(self, sse: ServerSentEvent, decode: Callable[[str], Any]) -> tuple[Any, bool]:
+        return _responses_step(sse, decode)
+
+    def fold(self, snapshot: Any, item: Any) -> APIObject:
+        return accumulate_response_event(snapshot, item)
+
+    def final(self, snapshot: Any) -> APIObject:
+        return final_response(snapshot)
+
+    def pieces(self, item: Any) -> Iterator[tuple[str, str]]:
+        return _responses_pieces(item)
+
+    def plain(self, item: Any) -> tuple[Any, str] | None:
+        return _responses_plain(item)
+
+    def with_text(self, item: Any, text: str) -> Any:
+        return _responses_with_text(item, text)
+
+    def final_pieces(self, final: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        for item in final.get("output") or ():
+            if item.get("type") == "reasoning":
+                for part in list(item.get("summary") or ()) + list(item.get("content") or ()):
+                    yield "reasoning", part.get("text") or ""
+            elif item.get("type") == "message":
+                for part in item.get("content") or ():
+                    if part.get("type") == "output_text":
+                        yield "text", part.get("text") or ""
+
+    def usage(self, final: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+        usage = final.get("usage") or {}
+        details = usage.get("output_tokens_details") or {}
+        finish = final.get("status")
+        if (final.get("incomplete_details") or {}).get("reason"):
+            finish = "%s (%s)" % (finish, final["incomplete_details"]["reason"])
+        return usage.get("input_tokens"), usage.get("output_tokens"), details.get("reasoning_tokens"), finish
+
+    def definition(self, tool: Tool) -> dict[str, Any]:
+        return tool.responses()
+
+    def calls(self, reply: Mapping[str, Any]) -> list[tuple[Any, str, Any, str | None]]:
+        return [(item.get("call_id"), item.get("name"), *_arguments(item.get("arguments")))
+                for item in reply.get("output") or () if item.get("type") == "function_call"]
+
+    def results(self, outcomes: list[tuple[Any, str, bool]]) -> list[APIObject]:
+        return [APIObject(type="function_call_output", call_id=call_id, output=text) for call_id, text, _ in outcomes]
+
+    def assistant_turns(self, reply: Mapping[str, Any], keep_reasoning: bool) -> list[APIObject]:
+        # The reply's output items go back as input items, as they came (a reasoning
+        # item too, within a tool loop: thinking models need it with their calls).
+        return [_clone(item) for item in reply.get("output") or ()
+                if keep_reasoning or item.get("type") != "reasoning"]
+
+    def request(self, *, system: str | None, messages: list[Any], params: dict[str, Any]) -> dict[str, Any]:
+        request = dict(params, input=messages)
+        if "max_tokens" in request:
+            request["max_output_tokens"] = request.pop("max_tokens")
+        if "reasoning_effort" in request:
+            request["reasoning"] = {"effort": request.pop("reasoning_effort")}
+        if system:
+            request["instructions"] = system
+        return request
+
+    def api(self, client: Any) -> Any:
+        return client.responses
+
+
 class _Listing(_ChatCompletions):
     """The gateway's model list (``GET {root}/v1/models``): OpenAI-shaped auth and errors."""
 
@@ -1647,9 +1938,10 @@ class _Listing(_ChatCompletions):
 
 _CHAT = _ChatCompletions()
 _MESSAGES = _AnthropicMessages()
+_RESPONSES = _OpenAIResponses()
 _LISTING = _Listing()
 #: The protocols a chat can speak, by the name the command line and the mock use.
-_PROTOCOLS = {protocol.name: protocol for protocol in (_CHAT, _MESSAGES)}
+_PROTOCOLS = {protocol.name: protocol for protocol in (_CHAT, _MESSAGES, _RESPONSES)}
 
 
 def _protocol_of(reply: Mapping[str, Any]) -> _Protocol:
@@ -1928,6 +2220,10 @@ class Stream(_StreamBase):
         """The finished ``message`` (Anthropic protocol), reading what is left."""
         return self.until_done()
 
+    def get_final_response(self) -> APIObject:
+        """The finished ``response`` (OpenAI Responses protocol), reading what is left."""
+        return self.until_done()
+
     def get_final_text(self) -> str:
         """The finished answer's text (reasoning and tool calls left out)."""
         return self._core.protocol.text(self.until_done())
@@ -2012,6 +2308,10 @@ class AsyncStream(_StreamBase):
 
     async def get_final_message(self) -> APIObject:
         """The finished ``message`` (Anthropic protocol), reading what is left."""
+        return await self.until_done()
+
+    async def get_final_response(self) -> APIObject:
+        """The finished ``response`` (OpenAI Responses protocol), reading what is left."""
         return await self.until_done()
 
     async def get_final_text(self) -> str:
@@ -2369,7 +2669,7 @@ def _call_plan(client: Any, pools: list[Any], prepared: _Prepared) -> Any:
     if body is None:
         raise SizeLimitError("the response body exceeds %d bytes (DEFAULT_MAX_BODY_SIZE)" % DEFAULT_MAX_BODY_SIZE)
     try:
-        return _loads(body)
+        return prepared.protocol.result(_loads(body))
     except ValueError as exc:
         raise ProtocolError(
             "expected a JSON body, got %d bytes of %s that do not parse (%s): %s"
@@ -3083,6 +3383,11 @@ class _Client:
         return _Messages(self)
 
     @property
+    def responses(self) -> _Responses:
+        """The OpenAI Responses protocol: ``client.responses.create(...)``."""
+        return _Responses(self)
+
+    @property
     def models(self) -> _Models:
         """The gateway's model list: ``client.models.list()``."""
         return _Models(self)
@@ -3531,6 +3836,57 @@ class _Messages:
         return self._client._runner(self.create, _MESSAGES, tools, params, max_iterations, stream)
 
 
+class _Responses:
+    """``client.responses``."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def create(self, *, model: str, input: Any, **params: Any) -> Any:
+        """Create a response (OpenAI Responses protocol).
+
+        ``input`` is a string or a list of input items (messages with
+        ``input_text`` / ``input_image`` parts, ``function_call``,
+        ``function_call_output``, ``reasoning`` items). Every other parameter
+        (``instructions``, ``tools``, ``tool_choice``, ``max_output_tokens``,
+        ``reasoning``, ``text``, ``previous_response_id``, ``store``, ``include``,
+        ...) is sent as given; ``extra_*``, ``timeout`` and ``max_retries`` as on
+        the other protocols. Returns a ``response`` object (its ``output_text``
+        joins the answer's text), or with ``stream=True`` a :class:`Stream` of
+        events from ``response.created`` to ``response.completed`` (which alone
+        completes it; ``response.incomplete`` ends it with ``incomplete_details``;
+        ``response.failed`` and ``error`` raise).
+        """
+        keep = params.pop("_keep", False)
+        return self._client._call(_RESPONSES, {"model": model, "input": input}, params, keep=keep)
+
+    def stream(self, *, model: str, input: Any, **params: Any) -> Any:
+        """``create(stream=True)``, for ``with ... as stream:`` (``async with`` on an
+        async client): ``text_stream``, ``reasoning_stream``, ``get_final_response()``."""
+        params.pop("stream", None)
+        params.update(model=model, input=input, stream=True, _keep=True)
+        return self._client._stream(self.create, params)
+
+    def retrieve(self, response_id: str, **options: Any) -> Any:
+        """A stored response (``GET {root}/v1/responses/{id}``)."""
+        from urllib.parse import quote
+
+        return self._client._call(_RESPONSES, None, options, path="/v1/responses/" + quote(response_id, safe=""))
+
+    def run_tools(
+        self, *, model: str, input: Any, tools: list[Any], max_iterations: int = 10, stream: bool = False,
+        **params: Any,
+    ) -> Any:
+        """The tool loop of ``chat.completions.run_tools`` on the Responses protocol:
+        each ``function_call`` gets a ``function_call_output`` item, and the reply's
+        items (reasoning included) go back in ``input``; ``runner.messages`` is that
+        list of items."""
+        params.update(model=model, input=input)
+        return self._client._runner(self.create, _RESPONSES, tools, params, max_iterations, stream)
+
+
 class _Models:
     """``client.models``: ``GET {root}/v1/models``."""
 
@@ -3590,6 +3946,11 @@ class Tool:
     def anthropic(self) -> dict[str, Any]:
         """The Anthropic protocol's definition: ``{"name", "description", "input_schema"}``."""
         return {"name": self.name, "description": self.description, "input_schema": self.parameters}
+
+    def responses(self) -> dict[str, Any]:
+        """The Responses protocol's (flat) definition: ``{"type": "function", "name", ...}``."""
+        return {"type": "function", "name": self.name, "description": self.description,
+                "parameters": self.parameters}
 
     def run(self, arguments: Mapping[str, Any]) -> Any:
         """Call the function with the model's arguments (Enum values become members)."""
@@ -3823,9 +4184,12 @@ def assistant_message(reply: Mapping[str, Any], *, keep_reasoning: bool = False)
     Reasoning (``reasoning_content``, thinking blocks) is left out by default:
     across user turns it need not go back (seed 004). A tool-call loop with a
     thinking model must send it back with the turn's tool calls
-    (``keep_reasoning=True``, as ``run_tools`` does).
+    (``keep_reasoning=True``, as ``run_tools`` does). For a Responses reply it is a
+    list of items, to extend ``input`` with.
     """
-    return _protocol_of(reply).assistant_turn(reply, keep_reasoning)
+    protocol = _protocol_of(reply)
+    turns = protocol.assistant_turns(reply, keep_reasoning)
+    return turns if protocol.history != "messages" else turns[0]
 
 
 def _arguments(text: Any) -> tuple[Any, str | None]:
@@ -3861,7 +4225,10 @@ class _ToolLoop:
                 raise ValueError("two tools are named %r" % made.name)
             self.tools[made.name] = made
         self.protocol = protocol
-        self.messages: list[Any] = list(params.pop("messages"))
+        history = params.pop(protocol.history)
+        if isinstance(history, str):  # the Responses protocol's short form of one user message
+            history = [APIObject(role="user", content=history)]
+        self.messages: list[Any] = list(history)
         self.final: APIObject | None = None
         self.max_iterations_reached = False
         self.stream = stream
@@ -3870,12 +4237,12 @@ class _ToolLoop:
 
     def plan(self) -> Any:
         for _ in range(self.max_iterations):
-            reply = yield "create", dict(self.params, messages=list(self.messages))
+            reply = yield "create", dict(self.params, **{self.protocol.history: list(self.messages)})
             yield "show", reply
             if self.stream:
                 reply = yield "final", reply
             self.final = reply
-            self.messages.append(self.protocol.assistant_turn(reply, True))
+            self.messages.extend(self.protocol.assistant_turns(reply, True))
             calls = self.protocol.calls(reply)
             if not calls:
                 return
@@ -4198,7 +4565,8 @@ def _cli_interactive(client: TokenHub, args: Any) -> int:
             return 0
         if line.strip():
             history.append({"role": "user", "content": line})
-            history.append(assistant_message(_cli_turn(client, args, history)))
+            final = _cli_turn(client, args, history)
+            history.extend(_PROTOCOLS[args.protocol].assistant_turns(final, False))
 
 
 def _cli_turn(client: TokenHub, args: Any, messages: list[Any]) -> APIObject:
