@@ -592,7 +592,7 @@ def _responses_request(path: str, headers: Mapping[str, str], body: Mapping[str,
     req.options["body"] = body
     req.model = _require(body, "model", str, "a string")
     if "input" not in body:
-        raise _bad("input", "missing required field 'input' (a string, or a list of input items)")
+        raise _bad("input", "missing required field: 'input' (a string, or a list of input items)")
     items = body["input"]
     if not isinstance(items, (str, list)):
         raise _bad("input", "field 'input' must be a string or a list of input items, got %s" % _shown(items))
@@ -656,7 +656,7 @@ def _read_response_items(req: _Request, items: list[Any], system: list[str]) -> 
             req.results = []
         answering = mine
         if kind in _ASSISTANT_ITEMS and kind != "reasoning":
-            calls[item.get("call_id")] = item.get("name") or kind
+            calls[item.get("call_id")] = item.get("name") or kind[: -len("_call")]  # local_shell_call: local_shell
         elif kind in _TOOL_OUTPUTS:
             if item.get("call_id") not in calls:
                 raise _bad("input", "input[%d] is a %s for call_id %s, which matches no %s earlier in the "

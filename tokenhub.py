@@ -1,8 +1,9 @@
 """tokenhub: a one-file, standard-library client for Tencent Cloud TokenHub.
 
-TokenHub serves DeepSeek, GLM, Kimi and MiniMax models over two protocols,
-OpenAI Chat Completions and Anthropic Messages. This module speaks both,
-streaming included, with nothing to install: copy the file and import it::
+TokenHub serves DeepSeek, GLM, Kimi and MiniMax models over three protocols:
+OpenAI Chat Completions, Anthropic Messages and OpenAI Responses. This module
+speaks all three, streaming included, with nothing to install: copy the file
+and import it::
 
     import tokenhub
 

@@ -1,4 +1,4 @@
-"""Quickstart: TokenHub's two protocols, plain, streamed and with a tool call.
+"""Quickstart: TokenHub's three protocols, plain, streamed and with a tool call.
 
     python3 examples/quickstart.py
 
@@ -36,6 +36,12 @@ ANTHROPIC_TOOLS = [{
     "name": "get_weather",
     "description": "Obtain weather information for a specified city",
     "input_schema": CITY_SCHEMA,
+}]
+RESPONSES_TOOLS = [{  # the Responses protocol's function tools are flat
+    "type": "function",
+    "name": "get_weather",
+    "description": "Obtain weather information for a specified city",
+    "parameters": CITY_SCHEMA,
 }]
 QUESTION = "What is the weather like in Beijing today?"
 
@@ -117,12 +123,41 @@ def anthropic_protocol(client):
     print("final:    ", "".join(b.text for b in final.content if b.type == "text"))
 
 
+def responses_protocol(client):
+    print("== OpenAI Responses protocol (%s) ==" % MODEL)
+    reply = client.responses.create(model=MODEL, input="Hello, please introduce yourself")
+    for item in reply.output:
+        if item.type == "reasoning":  # reasoning arrives as an item of its own
+            print("reasoning:", " ".join(part.text for part in item.content or item.summary))
+    print("answer:   ", reply.output_text)
+    print("usage:    ", reply.usage.input_tokens, "in /", reply.usage.output_tokens, "out")
+
+    print("streamed:  ", end="")
+    with client.responses.create(model=MODEL, input="Hello, please introduce yourself", stream=True) as events:
+        for event in events:
+            if event.type == "response.output_text.delta":
+                print(event.delta, end="", flush=True)
+    print()
+
+    items = [{"role": "user", "content": QUESTION}]
+    reply = client.responses.create(model=MODEL, input=items, tools=RESPONSES_TOOLS)
+    items += reply.output  # the reply's items go back as input: reasoning, function calls
+    for item in reply.output:
+        if item.type == "function_call":
+            print("tool call: %s(%s)" % (item.name, item.arguments))
+            result = get_weather(**json.loads(item.arguments))
+            items.append({"type": "function_call_output", "call_id": item.call_id, "output": json.dumps(result)})
+    final = client.responses.create(model=MODEL, input=items, tools=RESPONSES_TOOLS)
+    print("final:    ", final.output_text)
+
+
 def main():
     if os.environ.get("TOKENHUB_API_KEY"):
         with tokenhub.TokenHub() as client:
             print("talking to", client.base_url)
             openai_protocol(client)
             anthropic_protocol(client)
+            responses_protocol(client)
         return
     from mock_server import MockServer
 
@@ -131,6 +166,7 @@ def main():
         with tokenhub.TokenHub(api_key="mock-key", base_url=server.url) as client:
             openai_protocol(client)
             anthropic_protocol(client)
+            responses_protocol(client)
 
 
 if __name__ == "__main__":

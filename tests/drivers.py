@@ -61,7 +61,8 @@ class Facade:
 
     def _wrap(self, value):
         if isinstance(value, (tokenhub.AsyncStream, tokenhub.AsyncToolRunner)) or type(value).__module__ == "tokenhub" \
-                and type(value).__name__ in ("_ChatResource", "_Completions", "_Messages", "_Models", "_AsyncStreamManager") \
+                and type(value).__name__ in ("_ChatResource", "_Completions", "_Messages", "_Responses", "_Models",
+                                             "_AsyncStreamManager") \
                 or isinstance(value, tokenhub.AsyncTokenHub):
             return Facade(value, self._loops)
         if hasattr(value, "__anext__"):

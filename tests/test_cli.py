@@ -33,13 +33,16 @@ def cli(*args, srv=None, stdin="", env=None):
 ANSWER = "This is the TokenHub mock server (deepseek-v4-flash). You said: %s\n"
 
 
-@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "responses": "/v1/responses"}
+
+
+@pytest.mark.parametrize("protocol", sorted(PATHS))
 def test_chat_streams_the_answer(mock, protocol):
     status, out, err = cli("chat", "--protocol", protocol, "Hello there", srv=mock)
     assert (status, out, err) == (0, ANSWER % "Hello there", "")
     body = mock.requests[0].body
     assert body["stream"] is True and body["model"] == "deepseek-v4-flash"
-    assert mock.requests[0].path == ("/v1/messages" if protocol == "anthropic" else "/v1/chat/completions")
+    assert mock.requests[0].path == PATHS[protocol]
 
 
 def test_the_prompt_from_stdin(mock):
@@ -49,16 +52,21 @@ def test_the_prompt_from_stdin(mock):
     assert status == 2 and "no prompt" in err
 
 
-@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+@pytest.mark.parametrize("protocol", sorted(PATHS))
 def test_every_option_reaches_the_request(mock, protocol):
     status, out, _ = cli("chat", "--protocol", protocol, "-m", "glm-5", "-s", "Be terse.", "-t", "0.2",
                          "--max-tokens", "300", "--thinking", "off", "--reasoning-effort", "low", "--no-stream",
                          "Hi", srv=mock)
     assert status == 0 and out == "This is the TokenHub mock server (glm-5). You said: Hi\n"
     body = mock.requests[0].body
+    assert "stream" not in body and body["thinking"] == {"type": "disabled"}
+    if protocol == "responses":  # in the Responses protocol's own names
+        assert (body["model"], body["temperature"], body["max_output_tokens"]) == ("glm-5", 0.2, 300)
+        assert body["reasoning"] == {"effort": "low"} and body["instructions"] == "Be terse."
+        assert body["input"] == [{"role": "user", "content": "Hi"}]
+        return
     assert (body["model"], body["temperature"], body["max_tokens"]) == ("glm-5", 0.2, 300)
-    assert body["thinking"] == {"type": "disabled"} and body["reasoning_effort"] == "low"
-    assert "stream" not in body
+    assert body["reasoning_effort"] == "low"
     if protocol == "anthropic":
         assert body["system"] == "Be terse." and body["messages"] == [{"role": "user", "content": "Hi"}]
     else:
@@ -88,6 +96,10 @@ def test_reasoning_goes_to_stderr_only_when_asked_and_usage_with_v(mock):
     assert cli("chat", "Hi", srv=mock)[2] == ""
     status, _, err = cli("chat", "-v", "--protocol", "anthropic", "--no-stream", "Hi", srv=mock)
     assert "tokens in, 30 out, finish end_turn" in err
+    status, out, err = cli("chat", "-v", "--protocol", "responses", "--show-reasoning", "Hi", srv=mock)
+    reasoning, usage = err.splitlines()
+    assert out == ANSWER % "Hi" and reasoning == "The user said 'Hi'. I will reply briefly."
+    assert "2 tokens in, 30 out (12 reasoning), finish completed" in usage
 
 
 def test_an_api_error_is_one_line_and_exit_1(mock):

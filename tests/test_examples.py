@@ -24,7 +24,7 @@ def test_quickstart_offline():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("no TOKENHUB_API_KEY set: using the offline mock server at http://127.0.0.1:")
-    for protocol in ("OpenAI Chat Completions", "Anthropic Messages"):
+    for protocol in ("OpenAI Chat Completions", "Anthropic Messages", "OpenAI Responses"):
         section = out.split("== %s protocol" % protocol)[1].split("\n== ")[0]
         assert "answer:    This is the TokenHub mock server" in section
         assert "streamed:  This is the TokenHub mock server" in section
@@ -98,6 +98,15 @@ EXPECTED = {
     "async_chat.py": [
         "Q: What is a B-tree?\nA: " + SAID % ("deepseek-v4-flash", "What is a B-tree?") + " (",
         "3 answers at once",
+    ],
+    "responses.py": [
+        "answer:    " + SAID % ("deepseek-v4-flash", "Name three prime numbers."),
+        "items:     ['reasoning', 'message']",
+        "streamed:  " + SAID % ("deepseek-v4-flash", "Count to five."),
+        "status:    completed",
+        "continued: " + SAID % ("deepseek-v4-flash", "And two more?"),
+        "tool loop: user -> reasoning -> function_call -> function_call_output -> reasoning -> message",
+        'final:     Here is what I found: get_weather returned {"city": "Paris", "temperature": 18, "sky": "cloudy"}.',
     ],
     "errors_and_retries.py": [
         "bad request: status 400, request id req_mock_1",

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("driver")  # every test here runs on both d
 
 HI = [{"role": "user", "content": "Hi"}]
 MARGIN = 1.5  # seconds a deadline may overrun on a loaded machine
-PROTOCOLS = ["openai", "anthropic"]
+PROTOCOLS = ["openai", "anthropic", "responses"]
 WAYS = ["plain", "stream"]
 
 
@@ -34,7 +34,15 @@ def make_client(url, **kw):
     return tokenhub.TokenHub(api_key="k", base_url=url, **kw)
 
 
+def response_for(text):
+    return {"id": "resp_1", "object": "response", "status": "completed", "model": "m", "output": [
+        {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+         "content": [{"type": "output_text", "text": text, "annotations": []}]}]}
+
+
 def body_for(protocol, text):
+    if protocol == "responses":
+        return json.dumps(response_for(text)).encode()
     if protocol == "openai":
         reply = {"id": "c1", "object": "chat.completion", "model": "m", "choices": [
             {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
@@ -49,6 +57,19 @@ def events_for(protocol, text):
     if protocol == "openai":
         return ('data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,'
                 '"delta":{"role":"assistant","content":%s}}]}\n\ndata: [DONE]\n\n' % json.dumps(text)).encode()
+    if protocol == "responses":
+        done = response_for(text)
+        events = [
+            {"type": "response.created", "response": dict(done, status="in_progress", output=[])},
+            {"type": "response.output_item.added", "output_index": 0,
+             "item": dict(done["output"][0], content=[], status="in_progress")},
+            {"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+             "delta": text},
+            {"type": "response.output_item.done", "output_index": 0, "item": done["output"][0]},
+            {"type": "response.completed", "response": done},
+        ]
+        return b"".join(b"event: %s\ndata: %s\n\n" % (e["type"].encode(), json.dumps(dict(e, sequence_number=n)).encode())
+                        for n, e in enumerate(events))
     events = [
         {"type": "message_start", "message": {"id": "m1", "type": "message", "role": "assistant", "model": "m",
                                               "content": []}},
@@ -72,6 +93,11 @@ def reply_bytes(protocol, way, text, *, head=b"", close=False):
 
 def ask(client, protocol, way):
     """The answer's text, read the way a user reads it."""
+    if protocol == "responses":
+        if way == "stream":
+            with client.responses.stream(model="m", input="Hi") as stream:
+                return stream.get_final_text()
+        return client.responses.create(model="m", input="Hi").output_text
     if protocol == "openai":
         if way == "stream":
             with client.chat.completions.stream(model="m", messages=HI) as stream:
@@ -81,6 +107,17 @@ def ask(client, protocol, way):
         with client.messages.stream(model="m", max_tokens=10, messages=HI) as stream:
             return stream.get_final_text()
     return client.messages.create(model="m", max_tokens=10, messages=HI).content[0].text
+
+
+def open_stream(client, protocol, *, helper=False, model="m"):
+    """A stream of any protocol: raw ``create(stream=True)``, or the ``.stream()`` helper."""
+    if protocol == "openai":
+        api, params = client.chat.completions, {"messages": HI}
+    elif protocol == "responses":
+        api, params = client.responses, {"input": HI}
+    else:
+        api, params = client.messages, {"messages": HI, "max_tokens": 5000}
+    return api.stream(model=model, **params) if helper else api.create(model=model, stream=True, **params)
 
 
 def dripper(head, piece, every, stop):
@@ -405,10 +442,7 @@ def test_a_dropped_stream_closes_its_connection_at_once_without_the_collector(ra
         client = make_client(srv.url)
         gc.disable()
         try:
-            if protocol == "openai":
-                stream = client.chat.completions.create(model="m", messages=HI, stream=True)
-            else:
-                stream = client.messages.create(model="m", max_tokens=5, messages=HI, stream=True)
+            stream = open_stream(client, protocol)
             next(stream)
             del stream
             assert closed.wait(10), "the server still holds the connection of a dropped stream"
@@ -418,11 +452,7 @@ def test_a_dropped_stream_closes_its_connection_at_once_without_the_collector(ra
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_raw_stream_keeps_no_snapshot_and_says_so(mock, protocol):
-    client = make_client(mock.url)
-    if protocol == "openai":
-        stream = client.chat.completions.create(model="glm-5", messages=HI, stream=True)
-    else:
-        stream = client.messages.create(model="glm-5", max_tokens=500, messages=HI, stream=True)
+    stream = open_stream(make_client(mock.url), protocol, model="glm-5")
     items = list(stream)
     assert len(items) > 5 and stream._core._snapshot is None and stream._core._run == []
     with pytest.raises(tokenhub.StreamError, match=r"first %d item\(s\) were read raw" % len(items)):
@@ -433,19 +463,12 @@ def test_a_raw_stream_keeps_no_snapshot_and_says_so(mock, protocol):
 def test_a_kept_snapshot_is_bounded_with_a_named_error(mock, protocol):
     mock.add(" ".join("word%d" % n for n in range(400)))
     client = tokenhub.TokenHub(api_key="k", base_url=mock.url, max_retries=0, max_snapshot_size=2000)
-    if protocol == "openai":
-        stream = client.chat.completions.stream(model="m", messages=HI)
-    else:
-        stream = client.messages.stream(model="m", max_tokens=5000, messages=HI)
+    stream = open_stream(client, protocol, helper=True)
     with pytest.raises(tokenhub.SizeLimitError, match=r"passed 2000 characters .*\(max_snapshot_size\)") as info:
         stream.get_final_text()
     assert info.value.snapshot is not None  # what was kept up to the limit
     plain = tokenhub.TokenHub(api_key="k", base_url=mock.url, max_retries=0, max_snapshot_size=2000)
-    if protocol == "openai":
-        raw = plain.chat.completions.create(model="m", messages=HI, stream=True)
-    else:
-        raw = plain.messages.create(model="m", max_tokens=5000, messages=HI, stream=True)
-    assert len(list(raw)) > 400  # raw reading keeps nothing, so no limit applies
+    assert len(list(open_stream(plain, protocol))) > 400  # raw reading keeps nothing, so no limit applies
 
 
 # ---------------------------------------------------------------------------

@@ -43,6 +43,16 @@ def exchanges():
             if tools:
                 body["tools"] = tools
             yield "/v1/messages", body, anthropic
+        responses_tools = [dict(OPENAI_TOOLS[0]["function"], type="function")]
+        responses_round = WEATHER + [
+            {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+        ]
+        for items, tools in (("Hi", None), (WEATHER, responses_tools), (responses_round, responses_tools)):
+            body = {"model": "glm-5", "input": items, "stream": stream}
+            if tools:
+                body["tools"] = tools
+            yield "/v1/responses", body, openai
 
 
 def everything_in(directory):
@@ -67,8 +77,9 @@ def test_record_then_replay_byte_for_byte(tmp_path):
                 live_message = sdk_shaped.messages.stream(model="glm-5", max_tokens=500, messages=SDK_HI).get_final_message()
     finally:
         upstream.stop()  # replay runs with the upstream gone
-    assert [status for status, _, _ in recorded] == [200] * 12
-    assert len(os.listdir(directory)) == 14
+    count = len(list(exchanges()))  # six per protocol, plain and streamed
+    assert count == 18 and [status for status, _, _ in recorded] == [200] * count
+    assert len(os.listdir(directory)) == count + 2
     text = everything_in(directory)
     assert KEY not in text and TEAM not in text and "Bearer" not in text
 
