@@ -1295,7 +1295,7 @@ def _openai_error_body(error: _HTTPError, request_id: str) -> dict[str, Any]:
     return {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": error.code}}
 
 
-def _openai_error_event(error: _HTTPError) -> bytes:
+def _openai_error_event(error: _HTTPError, sequence: int) -> bytes:
     """An error sent inside a chat completion stream (PROTOCOL.md)."""
     return _sse({"error": {"message": error.message, "type": error.kind, "param": None, "code": None}})
 
@@ -1304,7 +1304,7 @@ def _anthropic_error_body(error: _HTTPError, request_id: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error.kind, "message": error.message}, "request_id": request_id}
 
 
-def _anthropic_error_event(error: _HTTPError) -> bytes:
+def _anthropic_error_event(error: _HTTPError, sequence: int) -> bytes:
     """An error sent inside a message stream (PROTOCOL.md)."""
     return _sse({"type": "error", "error": {"type": error.kind, "message": error.message}}, "error")
 
@@ -1313,8 +1313,9 @@ def _error_out(protocol: str, error: _HTTPError, request_id: str) -> _Out:
     return _json_out(error.status, _MOCK_PROTOCOLS[protocol].error_body(error, request_id), error.headers)
 
 
-def _error_event(protocol: str, error: _HTTPError) -> bytes:
-    return _MOCK_PROTOCOLS[protocol].error_event(error)
+def _error_event(protocol: str, error: _HTTPError, sequence: int) -> bytes:
+    """An error event in the protocol's shape; ``sequence``: the events sent before it."""
+    return _MOCK_PROTOCOLS[protocol].error_event(error, sequence)
 
 
 def _malformed(event: bytes) -> bytes:
@@ -1664,10 +1665,10 @@ def _responses_out(reply: _Reply, req: _Request) -> _Out:
     return _json_out(200, _responses_object(reply, req, reply_id, body))
 
 
-def _responses_error_event(error: _HTTPError) -> bytes:
-    """An error sent inside a response stream: the documented flat shape."""
+def _responses_error_event(error: _HTTPError, sequence: int) -> bytes:
+    """An error sent inside a response stream: the documented flat shape, numbered."""
     return _sse({"type": "error", "code": error.code or error.kind, "message": error.message,
-                 "param": error.param}, "error")
+                 "param": error.param, "sequence_number": sequence}, "error")
 
 
 # ---------------------------------------------------------------------------
@@ -1684,7 +1685,7 @@ class _MockProtocol:
 
     def __init__(
         self, name: str, route: str, read: Callable[..., _Request], render: Callable[[_Reply, _Request], _Out],
-        error_body: Callable[[_HTTPError, str], dict[str, Any]], error_event: Callable[[_HTTPError], bytes],
+        error_body: Callable[[_HTTPError, str], dict[str, Any]], error_event: Callable[[_HTTPError, int], bytes],
         *, threads: bool = False,
     ) -> None:
         self.name = name
@@ -2025,7 +2026,7 @@ class _Handler(BaseHTTPRequestHandler):
                 elif action == "malformed":
                     pieces[:1] = [_malformed(pieces[0] if pieces else b"")]
                 elif action == "error":
-                    write(_error_event(protocol, fault.error(protocol)))
+                    write(_error_event(protocol, fault.error(protocol), sent))
                     return True
                 else:  # truncate: a clean end, without the protocol's terminator
                     return True
@@ -2055,13 +2056,46 @@ class _Server(HTTPServer):
         self.owner = owner
         self._lock = threading.Lock()
         self._live: dict[threading.Thread, socket.socket] = {}
-        super().__init__(address, _Handler)
+        self._done = False
+        self._wake_r, self._wake_w = socket.socketpair()  # stop_serving() wakes serve() with it
+        try:
+            super().__init__(address, _Handler)
+        except BaseException:
+            self._wake_r.close()
+            self._wake_w.close()
+            raise
         if owner.ssl_context is not None:
             # The handshake waits for the connection's own thread, so a slow or
             # failing client cannot hold up the accept loop.
             self.socket = owner.ssl_context.wrap_socket(
                 self.socket, server_side=True, do_handshake_on_connect=False
             )
+
+    def serve(self) -> None:
+        """Accept connections until stop_serving(). The wait wakes the moment it is
+        told to stop: socketserver's polled loop would cost its poll interval at
+        every stop (about 50 ms a test, for a suite that starts a server per test)."""
+        import selectors
+
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._done:
+                for key, _ in selector.select():
+                    if key.fileobj is self and not self._done:
+                        self._handle_request_noblock()
+
+    def stop_serving(self) -> None:
+        self._done = True
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_r.close()
+        self._wake_w.close()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves its own name (socket.getfqdn), a DNS
@@ -2662,10 +2696,7 @@ class MockServer:
     def start(self) -> MockServer:
         """Bind and serve from a background thread; returns self."""
         server = self._bind()
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="mock_server", daemon=True,
-        )
+        self._thread = threading.Thread(target=server.serve, name="mock_server", daemon=True)
         self._thread.start()
         return self
 
@@ -2676,7 +2707,7 @@ class MockServer:
         if ready is not None:
             ready(self.url)
         try:
-            server.serve_forever(poll_interval=0.2)
+            server.serve()
         except KeyboardInterrupt:
             pass
         finally:
@@ -2687,7 +2718,7 @@ class MockServer:
         delay a fault is in) and join every thread."""
         if self._server is None:
             return
-        self._server.shutdown()
+        self._server.stop_serving()
         if self._thread is not None:
             self._thread.join()
         self._close()

@@ -232,3 +232,12 @@ def test_an_end_before_a_terminal_event_is_an_incomplete_stream(raw_server):
         client = tokenhub.TokenHub(api_key="k", base_url=srv.url, max_retries=0)
         with pytest.raises(tokenhub.IncompleteStreamError, match="after 1 item"):
             list(client.responses.create(model="m", input="Hi", stream=True))
+
+
+def test_an_injected_error_event_is_numbered_in_sequence(mock):
+    wire = wire_bytes(mock, post_bytes("/v1/responses", {"model": "glm-5", "input": "Hi", "stream": True},
+                                       {"X-Mock-Fault": "error-after=3,type=rate_limit_error"}))
+    blocks = dechunk(wire)[0].decode().strip().split("\n\n")
+    numbers = [json.loads(block.split("data: ", 1)[1])["sequence_number"] for block in blocks]
+    last = json.loads(blocks[-1].split("data: ", 1)[1])
+    assert numbers == [0, 1, 2, 3] and last["type"] == "error" and last["code"] == "rate_limit_error"
