@@ -1613,29 +1613,16 @@ def _responses_events(reply: _Reply, req: _Request, reply_id: str, body: Mapping
             yield {"type": "response.output_item.added", "output_index": index,
                    "item": dict(item, summary=[], **({"content": []} if "content" in item else {}))}
             for number, part in enumerate(item["summary"]):
-                at = dict(where, summary_index=number)
-                yield dict(at, type="response.reasoning_summary_part.added", part=dict(part, text=""))
-                for piece in _pieces(part["text"]):
-                    yield dict(at, type="response.reasoning_summary_text.delta", delta=piece)
-                yield dict(at, type="response.reasoning_summary_text.done", text=part["text"])
-                yield dict(at, type="response.reasoning_summary_part.done", part=part)
+                yield from _part_events(dict(where, summary_index=number), part, "response.reasoning_summary_part",
+                                        "response.reasoning_summary_text")
             for number, part in enumerate(item.get("content") or ()):
-                at = dict(where, content_index=number)
-                yield dict(at, type="response.content_part.added", part=dict(part, text=""))
-                for piece in _pieces(part["text"]):
-                    yield dict(at, type="response.reasoning_text.delta", delta=piece)
-                yield dict(at, type="response.reasoning_text.done", text=part["text"])
-                yield dict(at, type="response.content_part.done", part=part)
+                yield from _part_events(dict(where, content_index=number), part, "response.content_part",
+                                        "response.reasoning_text")
         elif kind == "message":
             yield {"type": "response.output_item.added", "output_index": index,
                    "item": dict(item, status="in_progress", content=[])}
-            part = item["content"][0]
-            at = dict(where, content_index=0)
-            yield dict(at, type="response.content_part.added", part=dict(part, text=""))
-            for piece in _pieces(part["text"]):
-                yield dict(at, type="response.output_text.delta", delta=piece, logprobs=[])
-            yield dict(at, type="response.output_text.done", text=part["text"], logprobs=[])
-            yield dict(at, type="response.content_part.done", part=part)
+            yield from _part_events(dict(where, content_index=0), item["content"][0], "response.content_part",
+                                    "response.output_text", logprobs=[])
         elif kind == "function_call":
             yield {"type": "response.output_item.added", "output_index": index,
                    "item": dict(item, arguments="", status="in_progress")}
@@ -1649,6 +1636,17 @@ def _responses_events(reply: _Reply, req: _Request, reply_id: str, body: Mapping
     final = _responses_object(reply, req, reply_id, body)
     yield {"type": "response.incomplete" if final["status"] == "incomplete" else "response.completed",
            "response": final}
+
+
+def _part_events(at: dict[str, Any], part: dict[str, Any], part_event: str, text_event: str,
+                 **extra: Any) -> Iterator[dict[str, Any]]:
+    """One text part's events: ``<part_event>.added``, ``<text_event>.delta`` per piece,
+    ``<text_event>.done``, ``<part_event>.done``; ``extra`` fields go on the text events."""
+    yield dict(at, type=part_event + ".added", part=dict(part, text=""))
+    for piece in _pieces(part["text"]):
+        yield dict(at, type=text_event + ".delta", delta=piece, **extra)
+    yield dict(at, type=text_event + ".done", text=part["text"], **extra)
+    yield dict(at, type=part_event + ".done", part=part)
 
 
 def _responses_id(req: _Request) -> str:
