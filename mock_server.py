@@ -167,6 +167,7 @@ class _HTTPError(Exception):
         *,
         headers: Iterable[tuple[str, str]] = (),
         code: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -175,6 +176,7 @@ class _HTTPError(Exception):
         self.param = param
         self.headers = list(headers)
         self.code = code
+        self.details = details
 
 
 # The error type each status carries (Anthropic's names; OpenAI's clients read the
@@ -530,11 +532,26 @@ def _read_openai_messages(req: _Request, messages: list[dict[str, Any]]) -> None
         req.results.insert(0, (calls.get(call_id) or call_id, _content_text(message.get("content"))))
 
 
-def _anthropic_request(path: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> _Request:
+def _anthropic_request(path: str, headers: Mapping[str, str], body: Mapping[str, Any], *,
+                       counting: bool = False) -> _Request:
     req = _Request("anthropic", path, headers, body)
+    if "thread" in body:
+        # TokenHub keeps no message threads: refused the documented way, upon which the
+        # SDKs' tool runners send the whole conversation again without ``thread``.
+        raise _HTTPError(400, "invalid_request_error", "this server does not keep message threads: send the "
+                         "whole conversation without 'thread'", "thread",
+                         details={"error_code": "thread_unsupported_request", "unsupported": []})
     _read_common(req, body)
-    _require(body, "max_tokens", int, "an integer")
-    req.max_tokens = _number(body, "max_tokens", 1, integer=True)
+    if not counting:
+        _require(body, "max_tokens", int, "an integer")
+        req.max_tokens = _number(body, "max_tokens", 1, integer=True)
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        if not isinstance(fmt.get("schema"), dict):
+            raise _bad("output_config.format", "output_config.format json_schema needs a 'schema' object, got %s"
+                       % _shown(fmt))
+        req.response_format = {"type": "json_schema", "json_schema": {"schema": fmt["schema"]}}
     messages = _messages(body)
     req.stop = _stop_strings(body, "stop_sequences", None)
     req.system = _content_text(body.get("system"))
@@ -738,10 +755,16 @@ def _tools_to_call(req: _Request) -> list[str]:
     return names if req.parallel else names[:1]
 
 
-def _sample(schema: Any, key: str, hint: list[str]) -> Any:
-    """A value that satisfies a JSON schema; ``hint`` offers a word from the user."""
-    if not isinstance(schema, dict):
-        return "example"
+def _sample(schema: Any, key: str, hint: list[str], root: Any = None, depth: int = 0) -> Any:
+    """A value that satisfies a JSON schema; ``hint`` offers a word from the user.
+    ``$ref`` to ``#/$defs/...`` (or ``#/definitions/...``) resolves against ``root``
+    (the whole schema), as pydantic writes nested models; a recursive model stops
+    at an empty value rather than recursing forever."""
+    root = schema if root is None else root
+    if not isinstance(schema, dict) or depth > 16:
+        return "example" if not isinstance(schema, dict) else None
+    if isinstance(schema.get("$ref"), str):
+        return _sample(_resolve(schema["$ref"], root), key, hint, root, depth + 1)
     if "const" in schema:
         return schema["const"]
     if schema.get("enum"):
@@ -752,18 +775,24 @@ def _sample(schema: Any, key: str, hint: list[str]) -> Any:
         options = [
             s for s in schema.get(combinator) or [] if isinstance(s, dict) and s.get("type") != "null"
         ]
+        if options and combinator == "allOf":
+            merged: dict[str, Any] = {}
+            for option in options:
+                merged.update(_resolve(option["$ref"], root) if isinstance(option.get("$ref"), str) else option)
+            return _sample(merged, key, hint, root, depth + 1)
         if options:
-            return _sample(options[0], key, hint)
+            return _sample(options[0], key, hint, root, depth + 1)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or (kind is None and "properties" in schema):
         return {
-            name: _sample(sub, name, hint)
+            name: _sample(sub, name, hint, root, depth + 1)
             for name, sub in (schema.get("properties") or {}).items()
         }
     if kind == "array":
-        return [_sample(schema.get("items"), key, hint)] * max(1, schema.get("minItems", 1))
+        item = _sample(schema.get("items"), key, hint, root, depth + 1)
+        return [item] * max(1, schema.get("minItems", 1))
     if kind in ("integer", "number"):
         low, high = schema.get("minimum"), schema.get("maximum")
         value = low if low is not None else (min(1, high) if high is not None else 1)
@@ -773,6 +802,39 @@ def _sample(schema: Any, key: str, hint: list[str]) -> Any:
     if kind == "null":
         return None
     return _sample_string(schema, key, hint)
+
+
+def _resolve(ref: str, root: Any) -> Any:
+    """The schema a local ``$ref`` (``#/$defs/Name``, any JSON pointer) points at, or {}."""
+    node = root
+    if not ref.startswith("#"):
+        return {}
+    for part in [p for p in ref[1:].split("/") if p]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+def _prompt_schema(req: _Request) -> dict[str, Any] | None:
+    """A JSON schema that the system prompt or the last user message carries, when
+    it also asks for JSON (a common way to ask for structured output without
+    ``response_format``); None otherwise."""
+    for text in (req.system, req.user_text):
+        if "json" not in text.lower() or "{" not in text:
+            continue
+        decoder = json.JSONDecoder()
+        at = text.find("{")
+        for _ in range(20):  # a bounded search: the first parsable object that is a schema
+            if at < 0:
+                break
+            try:
+                value, _end = decoder.raw_decode(text, at)
+            except ValueError:
+                value = None
+            if isinstance(value, dict) and ("properties" in value or "$defs" in value or value.get("type") == "object"):
+                return value
+            at = text.find("{", at + 1)
+    return None
 
 
 def _sample_string(schema: dict[str, Any], key: str, hint: list[str]) -> str:
@@ -826,7 +888,10 @@ def _formatted(req: _Request, text: str) -> str:
     """The canned text as the request's response_format wants it: valid JSON for
     json_object, an instance of the schema for json_schema."""
     if req.response_format is None:
-        return text
+        schema = _prompt_schema(req)
+        if schema is None:
+            return text
+        return json.dumps(_sample(schema, "answer", _hint_words(_spoken(req.user_text))), ensure_ascii=False)
     if req.response_format["type"] == "json_object":
         return json.dumps({"answer": text}, ensure_ascii=False)
     schema = req.response_format["json_schema"]["schema"]
@@ -1301,7 +1366,10 @@ def _openai_error_event(error: _HTTPError, sequence: int) -> bytes:
 
 
 def _anthropic_error_body(error: _HTTPError, request_id: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": error.kind, "message": error.message}, "request_id": request_id}
+    body: dict[str, Any] = {"type": error.kind, "message": error.message}
+    if error.details is not None:
+        body["details"] = error.details
+    return {"type": "error", "error": body, "request_id": request_id}
 
 
 def _anthropic_error_event(error: _HTTPError, sequence: int) -> bytes:
@@ -2505,8 +2573,10 @@ class MockServer:
             out = _error_out(protocol, _HTTPError(500, "api_error", "the mock server failed on this request: "
                                                   "%s (details on its stderr)" % type(exc).__name__), request_id)
             fault = None
-        if not any(name.lower() == "x-request-id" for name, _ in out.headers):
-            out.headers.append(("x-request-id", request_id))
+        for header in ("x-request-id", "request-id") if protocol == "anthropic" else ("x-request-id",):
+            # The Anthropic SDK reads request-id; OpenAI's x-request-id.
+            if not any(name.lower() == header for name, _ in out.headers):
+                out.headers.append((header, request_id))
         return _Exchange(out, fault, record, protocol)
 
     @staticmethod
@@ -2515,7 +2585,9 @@ class MockServer:
         served = _ROUTES.get(route)
         if served is not None:
             return served.name
-        return "anthropic" if "x-api-key" in headers or "anthropic-version" in headers else "openai"
+        if route.startswith("/v1/messages/") or "x-api-key" in headers or "anthropic-version" in headers:
+            return "anthropic"
+        return "openai"
 
     def _answer(
         self, record: RecordedRequest, route: str, path: str, headers: Mapping[str, str], protocol: str,
@@ -2562,6 +2634,13 @@ class MockServer:
                 raise _HTTPError(400, "invalid_request_error", "expected a JSON object body, got %s" % (
                     "none" if body is None else type(body).__name__))
             return self._reply(served.name, path, body, record, headers)
+        if route == "/v1/messages/count_tokens":
+            if method != "POST":
+                raise _HTTPError(405, "invalid_request_error", "%s takes POST, got %s" % (route, method))
+            if not isinstance(body, dict):
+                raise _HTTPError(400, "invalid_request_error", "expected a JSON object body")
+            req = _anthropic_request(path, headers, body, counting=True)
+            return _json_out(200, {"input_tokens": req.prompt_tokens}), None  # the count replies' usage uses
         reading = method in ("GET", "HEAD")
         if route == "/" and reading:
             return _json_out(200, {"object": "service", "name": "TokenHub mock server", "version": __version__}), None

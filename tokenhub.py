@@ -152,6 +152,10 @@ class APIError(Exception):
     accumulated into the shape of a finished reply (``None`` otherwise).
     """
 
+    code: Any = None  # the error body's "code", "param" and "type", when it has them (the SDKs' fields)
+    param: Any = None
+    type: Any = None
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -171,7 +175,9 @@ class APIStatusError(APIError):
 
     ``status_code`` is the HTTP status (for an in-stream error, the status its
     ``error.type`` stands for), ``body`` the parsed JSON body (or its text when it
-    is not JSON), ``request_id`` the server's request id when it sent one.
+    is not JSON), ``request_id`` the server's request id when it sent one, and
+    ``response`` the reply as the SDKs show it (``status_code``, ``headers``,
+    ``text``, ``json()``). ``code``, ``param`` and ``type`` come from the body.
     """
 
     def __init__(
@@ -182,6 +188,7 @@ class APIStatusError(APIError):
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         request_id: str | None = None,
+        raw: bytes | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -189,6 +196,10 @@ class APIStatusError(APIError):
         self.headers = dict(headers or {})
         self.request_id = request_id
         self.retry_after: float | None = None  # set when a too-long server delay was not slept
+        self.response = APIResponse(status_code, self.headers, raw)
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            self.code, self.param, self.type = error.get("code"), error.get("param"), error.get("type")
 
 
 class BadRequestError(APIStatusError):
@@ -281,7 +292,7 @@ _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-tc-requestid")
 
 
 def _status_error(
-    status: int, body: Any, headers: Mapping[str, str] | None = None, *, where: str = "HTTP"
+    status: int, body: Any, headers: Mapping[str, str] | None = None, *, where: str = "HTTP", raw: bytes | None = None
 ) -> APIStatusError:
     """Build the status error whose class matches ``status``."""
     cls = _STATUS_ERRORS.get(status) or (
@@ -291,7 +302,7 @@ def _status_error(
     message = "%s %d: %s" % (where, status, _server_message(body))
     if request_id:
         message += " (request id %s)" % request_id
-    return cls(message, status_code=status, body=body, headers=headers, request_id=request_id)
+    return cls(message, status_code=status, body=body, headers=headers, request_id=request_id, raw=raw)
 
 
 def _stream_error(body: Mapping[str, Any], headers: Mapping[str, str]) -> APIStatusError:
@@ -360,15 +371,20 @@ class APIObject(dict):
     and into ``json.dumps``.
     """
 
-    __slots__ = ()
+    __slots__ = ("_request_id",)  # the server's request id for a reply (x-request-id / request-id), as the SDKs have it
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_request_id":
+            return None  # not set: not a reply, or the server sent none
         if name[:1] == "_":  # keep the dunder protocols (copy, pickle) honest
             raise AttributeError(name)
         return self.get(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
+        if name == "_request_id":
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
 
     def __delattr__(self, name: str) -> None:
         try:
@@ -396,16 +412,36 @@ class APIObject(dict):
 
         return json.dumps(self, ensure_ascii=False, indent=indent)
 
-    model_dump = to_dict  # the official SDKs' (pydantic) spellings
-    model_dump_json = to_json
+    def model_dump(
+        self, *, mode: str = "python", exclude_none: bool = False, exclude_unset: bool = False,
+        include: Any = None, exclude: Any = None, **_: Any,
+    ) -> dict[str, Any]:
+        """The SDKs' (pydantic) spelling of :meth:`to_dict`. Every field held was sent,
+        so ``exclude_unset`` changes nothing; ``exclude_none`` drops ``None`` values
+        at every depth; ``include`` / ``exclude`` name top-level fields; the data is
+        JSON already, so ``mode="json"`` is the same."""
+        if mode not in ("python", "json"):
+            raise ValueError("mode must be 'python' or 'json', got %r" % (mode,))
+        data = _plain(self, drop_none=exclude_none)
+        if include is not None:
+            data = {k: v for k, v in data.items() if k in include}
+        if exclude is not None:
+            data = {k: v for k, v in data.items() if k not in exclude}
+        return data
+
+    def model_dump_json(self, *, indent: int | None = None, exclude_none: bool = False, **options: Any) -> str:
+        """The SDKs' spelling of :meth:`to_json` (no indent unless asked)."""
+        import json
+
+        return json.dumps(self.model_dump(exclude_none=exclude_none, **options), ensure_ascii=False, indent=indent)
 
 
-def _plain(value: Any) -> Any:
-    """Deep-copy JSON data into plain dicts and lists."""
+def _plain(value: Any, *, drop_none: bool = False) -> Any:
+    """Deep-copy JSON data into plain dicts and lists (leaving out None values if asked)."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, drop_none=drop_none) for k, v in value.items() if not (drop_none and v is None)}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [_plain(v, drop_none=drop_none) for v in value]
     return value
 
 
@@ -433,6 +469,59 @@ def _loads(text: str | bytes) -> Any:
         if text[:1] == "\ufeff":
             text = text[1:]
     return _decoder()(text)
+
+
+class _Headers(dict):
+    """Response headers: lower-case names, looked up in any case (as httpx's are)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, name: str) -> str:
+        return dict.__getitem__(self, name.lower())
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict.get(self, name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and dict.__contains__(self, name.lower())
+
+
+class APIResponse:
+    """An HTTP reply as the SDKs' raw responses show it: ``status_code``, ``headers``
+    (any case), ``request_id``, ``content`` / ``text`` / ``json()``; for a call made
+    ``with_raw_response``, also ``retries_taken``, ``elapsed`` (seconds) and
+    ``parse()``, the value the call would have returned."""
+
+    def __init__(
+        self, status_code: int, headers: Mapping[str, str], content: bytes | None, *,
+        elapsed: float = 0.0, retries_taken: int = 0, parse: Callable[[], Any] | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.headers = _Headers((k.lower(), v) for k, v in headers.items())
+        self.content = content or b""
+        self.elapsed = elapsed
+        self.retries_taken = retries_taken
+        self._parse = parse
+
+    @property
+    def request_id(self) -> str | None:
+        return _request_id(self.headers)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return _loads(self.content)
+
+    def parse(self) -> Any:
+        """The value the call returns without ``with_raw_response``."""
+        if self._parse is None:
+            raise TypeError("this response has no parsed value (it is an error's reply)")
+        return self._parse()
+
+    def __repr__(self) -> str:
+        return "<APIResponse [%d]>" % self.status_code
 
 
 # ---------------------------------------------------------------------------
@@ -2115,6 +2204,11 @@ class _StreamBase:
     def _keep_from_start(self) -> None:
         self._core.keep_from_start()
 
+    def _final(self) -> APIObject:
+        final = self._core.final()
+        final._request_id = self.request_id
+        return final
+
     def _limits(self) -> tuple[float | None, str]:
         return self._core.wait(self._reply.budget.timeout)
 
@@ -2211,7 +2305,7 @@ class Stream(_StreamBase):
         self._core.require("until_done()")
         for _ in self:
             pass
-        return self._core.final()
+        return self._final()
 
     def get_final_completion(self) -> APIObject:
         """The finished ``chat.completion`` (OpenAI protocol), reading what is left."""
@@ -2301,7 +2395,7 @@ class AsyncStream(_StreamBase):
         self._core.require("until_done()")
         async for _ in self:
             pass
-        return self._core.final()
+        return self._final()
 
     async def get_final_completion(self) -> APIObject:
         """The finished ``chat.completion`` (OpenAI protocol), reading what is left."""
@@ -2670,12 +2764,15 @@ def _call_plan(client: Any, pools: list[Any], prepared: _Prepared) -> Any:
     if body is None:
         raise SizeLimitError("the response body exceeds %d bytes (DEFAULT_MAX_BODY_SIZE)" % DEFAULT_MAX_BODY_SIZE)
     try:
-        return prepared.protocol.result(_loads(body))
+        result = prepared.protocol.result(_loads(body))
     except ValueError as exc:
         raise ProtocolError(
             "expected a JSON body, got %d bytes of %s that do not parse (%s): %s"
             % (len(body), reply.headers.get("content-type", "no content type"), exc, _excerpt(body))
         ) from None
+    if isinstance(result, APIObject):
+        result._request_id = _request_id(reply.headers)
+    return result
 
 
 def _error_reply(reply: _Reply, raw: bytes | None) -> APIStatusError:
@@ -2690,7 +2787,7 @@ def _error_reply(reply: _Reply, raw: bytes | None) -> APIStatusError:
             body = raw.decode("utf-8", "replace")
     if 300 <= reply.status < 400:  # never followed: the key must not leave the configured host
         body = body or "redirect to %s not followed" % reply.headers.get("location", "?")
-    return _status_error(reply.status, body, reply.headers)
+    return _status_error(reply.status, body, reply.headers, raw=raw)
 
 
 def _not_a_stream(kind: str, reply: _Reply, raw: bytes) -> APIError:

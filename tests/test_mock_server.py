@@ -54,7 +54,7 @@ def test_unknown_path_404_in_protocol_shape(mock):
     assert status == 404
     assert body["error"]["type"] == "not_found_error" and "/v1/completions" in body["error"]["message"]
     assert headers["x-request-id"].startswith("req_mock_")
-    status, _, body = raw_request(mock, "POST", "/v1/messages/count_tokens", {}, {"x-api-key": "k"})
+    status, _, body = raw_request(mock, "POST", "/v1/messages/batches", {}, {"x-api-key": "k"})
     assert status == 404 and body["type"] == "error" and body["error"]["type"] == "not_found_error"
 
 
