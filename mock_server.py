@@ -1396,8 +1396,11 @@ def _malformed(event: bytes) -> bytes:
     return b'data: {"malformed": \n\n'
 
 
-def _models_body() -> dict[str, Any]:
-    """The model list, readable by both SDKs (OpenAI and Anthropic field names)."""
+def _models_body(target: str = "") -> dict[str, Any]:
+    """The model list, readable by both SDKs (OpenAI and Anthropic field names);
+    ``limit``, ``after_id`` and ``before_id`` in the query page it as the Anthropic API does."""
+    from urllib.parse import parse_qs, urlsplit
+
     data = [
         {
             "id": model_id, "object": "model", "created": _MODELS_CREATED, "owned_by": vendor,
@@ -1405,9 +1408,20 @@ def _models_body() -> dict[str, Any]:
         }
         for model_id, name, vendor in MODELS
     ]
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(target).query).items()}
+    ids = [model["id"] for model in data]
+    start, end = 0, len(data)
+    if query.get("after_id") in ids:
+        start = ids.index(query["after_id"]) + 1
+    if query.get("before_id") in ids:
+        end = ids.index(query["before_id"])
+    limit = query.get("limit", "")
+    count = int(limit) if limit.isdigit() and int(limit) > 0 else len(data)
+    page = data[start:end][:count] if "before_id" not in query else data[start:end][-count:]
+    more = start + len(page) < end if "before_id" not in query else end - len(page) > start
     return {
-        "object": "list", "data": data, "has_more": False,
-        "first_id": data[0]["id"], "last_id": data[-1]["id"],
+        "object": "list", "data": page, "has_more": more,
+        "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None,
     }
 
 
@@ -2645,7 +2659,7 @@ class MockServer:
         if route == "/" and reading:
             return _json_out(200, {"object": "service", "name": "TokenHub mock server", "version": __version__}), None
         if route == "/v1/models" and reading:
-            return _json_out(200, _models_body()), None
+            return _json_out(200, _models_body(record.path)), None
         if route.startswith("/v1/responses/") and reading:
             wanted = route[len("/v1/responses/"):]
             with self._lock:

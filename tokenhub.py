@@ -65,6 +65,8 @@ __all__ = [
     "tool",
     "Tool",
     "ToolRunner",
+    "pydantic_function_tool",
+    "APIResponse",
     "AsyncToolRunner",
     # server-sent events
     "ServerSentEvent",
@@ -3578,11 +3580,16 @@ class _Client:
         method = "GET" if payload is None else "POST"
         return _Prepared(protocol, method, path, headers, payload, budget, max_retries, stream)
 
-    def _stream_of(self, cls: type, reply: _Reply, protocol: _Protocol, keep: bool) -> Any:
-        stream = cls(reply, protocol, max_line_size=self.max_line_size, max_snapshot_size=self.max_snapshot_size)
-        if keep:
-            stream._keep_from_start()
-        return stream
+    def _finish(self, result: Any, prepared: _Prepared, keep: bool, then: Callable[[Any], Any] | None,
+                stream_class: type) -> Any:
+        """What a call returns: a stream over a streamed reply, else the parsed reply."""
+        if prepared.stream:
+            stream = stream_class(result, prepared.protocol, max_line_size=self.max_line_size,
+                                  max_snapshot_size=self.max_snapshot_size)
+            if keep:
+                stream._keep_from_start()
+            return stream
+        return then(result) if then is not None else result
 
 
 class TokenHub(_Client):
@@ -3641,12 +3648,13 @@ class TokenHub(_Client):
 
     def _call(
         self, protocol: _Protocol, body: dict[str, Any] | None, params: dict[str, Any], *,
-        path: str | None = None, keep: bool = False,
+        path: str | None = None, keep: bool = False, then: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """Send one request; the parsed reply, or a :class:`Stream` when streaming."""
+        """Send one request; the parsed reply (passed through ``then``), or a
+        :class:`Stream` when streaming."""
         prepared = self._prepare(protocol, path or protocol.path, body, params)
         result = _run(_call_plan(self, self._pools, prepared))
-        return self._stream_of(Stream, result, protocol, keep) if prepared.stream else result
+        return self._finish(result, prepared, keep, then, Stream)
 
     def _stream(self, create: Callable[..., Any], params: dict[str, Any]) -> Stream:
         return create(**params)
@@ -3702,11 +3710,11 @@ class AsyncTokenHub(_Client):
 
     async def _call(
         self, protocol: _Protocol, body: dict[str, Any] | None, params: dict[str, Any], *,
-        path: str | None = None, keep: bool = False,
+        path: str | None = None, keep: bool = False, then: Callable[[Any], Any] | None = None,
     ) -> Any:
         prepared = self._prepare(protocol, path or protocol.path, body, params)
         result = await _run_async(_call_plan(self, self._pools_here(), prepared))
-        return self._stream_of(AsyncStream, result, protocol, keep) if prepared.stream else result
+        return self._finish(result, prepared, keep, then, AsyncStream)
 
     def _stream(self, create: Callable[..., Any], params: dict[str, Any]) -> _AsyncStreamManager:
         return _AsyncStreamManager(create, params)
@@ -3772,6 +3780,34 @@ def _choose_base_urls(
             "unknown region %r: expected one of %s" % (region, ", ".join(sorted(_REGIONS)))
         )
     return urls
+
+
+# -- the module-level client, as the OpenAI SDK's README shows it ---------------
+#
+# ``tokenhub.api_key = "..."`` (and ``base_url``), then ``tokenhub.chat.completions.create(...)``:
+# the client is built on first use from these settings and the environment, and
+# built again when a setting changes. This is the module's one piece of state.
+
+api_key: str | None = None
+base_url: str | None = None
+_MODULE_CLIENT: dict[str, Any] = {}  # "settings" -> (api_key, base_url), "client" -> the client
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("chat", "messages", "responses", "models"):
+        return getattr(_module_client(), name)
+    raise AttributeError("module 'tokenhub' has no attribute %r" % name)
+
+
+def _module_client() -> TokenHub:
+    settings = (api_key, base_url)
+    if _MODULE_CLIENT.get("settings") != settings:
+        old = _MODULE_CLIENT.get("client")
+        _MODULE_CLIENT["client"] = TokenHub(api_key, base_url=base_url)
+        _MODULE_CLIENT["settings"] = settings
+        if old is not None:
+            old.close()
+    return _MODULE_CLIENT["client"]
 
 
 class _OpenAIEnv:
@@ -3845,6 +3881,20 @@ class _Completions:
         keep = params.pop("_keep", False)
         return self._client._call(_CHAT, {"model": model, "messages": messages}, params, keep=keep)
 
+    def parse(self, *, model: str, messages: list[Any], response_format: Any = None, **params: Any) -> Any:
+        """``create()`` with structured outputs, as the SDK's: ``response_format`` is a
+        pydantic model class, a dataclass, a TypedDict or a JSON-schema dict, sent as a
+        strict ``json_schema``; each choice's ``message.parsed`` holds the parsed answer
+        (None when ``message.refusal`` says why not), and calls of strict tools
+        (:func:`pydantic_function_tool`) carry ``function.parsed_arguments``."""
+        output = _OutputType(response_format) if response_format is not None else None
+        if output is not None:
+            params["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": output.name, "schema": output.schema, "strict": True}}
+        tools = params.get("tools")
+        then = lambda completion: _parsed_completion(completion, output, tools)  # noqa: E731
+        return self._client._call(_CHAT, {"model": model, "messages": messages}, params, then=then)
+
     def stream(self, *, model: str, messages: list[Any], **params: Any) -> Any:
         """``create(stream=True)``, for ``with ... as stream:`` (``async with`` on an
         async client); asks for usage in the last chunk (``stream_options``) unless
@@ -3909,6 +3959,32 @@ class _Messages:
         body = {"model": model, "max_tokens": max_tokens, "messages": messages}
         return self._client._call(_MESSAGES, body, params, keep=keep)
 
+    def parse(self, *, model: str, max_tokens: int, messages: list[Any], output_format: Any = None,
+              **params: Any) -> Any:
+        """``create()`` with structured outputs, as the Anthropic SDK's: ``output_format``
+        (a pydantic model class, a dataclass, a TypedDict or a JSON-schema dict) is
+        sent as ``output_config.format``; the message's ``parsed_output`` holds the
+        parsed text."""
+        output = _OutputType(output_format) if output_format is not None else None
+        if output is not None:
+            config = dict(params.pop("output_config", None) or {})
+            config["format"] = {"type": "json_schema", "schema": output.schema}
+            params["output_config"] = config
+
+        def then(message: APIObject) -> APIObject:
+            text = _MESSAGES.text(message)
+            message["parsed_output"] = output.parse(text) if output is not None and text else None
+            return message
+
+        body = {"model": model, "max_tokens": max_tokens, "messages": messages}
+        return self._client._call(_MESSAGES, body, params, then=then)
+
+    def count_tokens(self, *, model: str, messages: list[Any], **params: Any) -> Any:
+        """How many input tokens a request would use: ``{"input_tokens": N}``
+        (``POST {root}/v1/messages/count_tokens``; ``system``, ``tools`` and the like count too)."""
+        return self._client._call(_MESSAGES, {"model": model, "messages": messages}, params,
+                                  path="/v1/messages/count_tokens")
+
     def stream(self, *, model: str, max_tokens: int, messages: list[Any], **params: Any) -> Any:
         """``create(stream=True)``, for ``with ... as stream:`` (``async with`` on an
         async client), as in the Anthropic SDK::
@@ -3932,6 +4008,54 @@ class _Messages:
         tool failed)."""
         params.update(model=model, max_tokens=max_tokens, messages=messages)
         return self._client._runner(self.create, _MESSAGES, tools, params, max_iterations, stream)
+
+
+class _Page(APIObject):
+    """A page of a list (``client.models.list()``), as the SDKs' pages read: iterating
+    it goes through every item, fetching later pages as needed; ``data`` is this
+    page's items. On an async client, ``async for`` and ``await get_next_page()``."""
+
+    __slots__ = ("_following",)
+
+    def __init__(self, page: Mapping[str, Any], following: Callable[[Any], Any]) -> None:
+        super().__init__(page)
+        object.__setattr__(self, "_following", following)
+        self._request_id = getattr(page, "_request_id", None)
+
+    def has_next_page(self) -> bool:
+        return bool(self.get("has_more")) and bool(self.get("data")) and bool(self.get("last_id"))
+
+    def get_next_page(self) -> Any:
+        """The next page (a coroutine on an async client); an error when there is none."""
+        if not self.has_next_page():
+            raise RuntimeError("no next page: check has_next_page() first")
+        return self._following(self)
+
+    def __iter__(self) -> Any:  # type: ignore[override]  # the items, as the SDKs' pages iterate
+        return self.auto_paging_iter()
+
+    def auto_paging_iter(self) -> Iterator[Any]:
+        page: Any = self
+        while True:
+            yield from page.get("data") or ()
+            if not page.has_next_page():
+                return
+            page = page.get_next_page()
+
+    def __aiter__(self) -> Any:
+        return self._async_items()
+
+    async def _async_items(self) -> Any:
+        page: Any = self
+        while True:
+            for item in page.get("data") or ():
+                yield item
+            if not page.has_next_page():
+                return
+            page = await page.get_next_page()
+
+    def __reduce__(self) -> Any:  # a page pickles as the plain list object it holds
+        return (APIObject, (dict(self),))
 
 
 class _Responses:
@@ -3993,9 +4117,17 @@ class _Models:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def list(self, **options: Any) -> Any:
-        """The models the gateway serves: ``{"object": "list", "data": [{"id", "owned_by", ...}]}``."""
-        return self._client._call(_LISTING, None, options)
+    def list(self, *, limit: int | None = None, after_id: str | None = None, before_id: str | None = None,
+             **options: Any) -> Any:
+        """The models the gateway serves, as a page: iterate it for the models (later
+        pages are fetched as needed), ``.data`` for this page's, ``has_next_page()``,
+        ``get_next_page()``, ``auto_paging_iter()``. ``limit``, ``after_id`` and
+        ``before_id`` page as the Anthropic API does (sent as query parameters)."""
+        query = {k: v for k, v in (("limit", limit), ("after_id", after_id), ("before_id", before_id)) if v is not None}
+        if query:
+            options["extra_query"] = dict(options.get("extra_query") or {}, **query)
+        following = lambda page: self.list(limit=limit, after_id=page.last_id, **options)  # noqa: E731
+        return self._client._call(_LISTING, None, dict(options), then=lambda page: _Page(page, following))
 
     def retrieve(self, model: str, **options: Any) -> Any:
         """One model's entry; NotFoundError when the gateway does not serve it."""
@@ -4160,10 +4292,27 @@ def _schema_of(hint: Any, where: str) -> dict[str, Any]:
         return schema
     if origin in (dict, collections.abc.Mapping):
         return {"type": "object", "additionalProperties": _schema_of(args[1], where)} if args else {"type": "object"}
+    fields = _record_fields(hint)
+    if fields is not None:
+        return {"type": "object", "title": hint.__name__,
+                "properties": {name: _schema_of(field, "%s.%s" % (where, name)) for name, field in fields.items()},
+                "required": list(fields)}
     raise TypeError(
         "@tool cannot describe %s: type %r (expected str, int, float, bool, None, list, tuple, "
         "dict, Literal, an Enum, or Optional / Union / Annotated of them)" % (where, hint)
     )
+
+
+def _record_fields(hint: Any) -> dict[str, Any] | None:
+    """The fields (name -> type) of a dataclass or a TypedDict class, else None."""
+    import dataclasses
+
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        hints = _type_hints(hint)
+        return {field.name: hints.get(field.name, field.type) for field in dataclasses.fields(hint)}
+    if isinstance(hint, type) and issubclass(hint, dict) and hasattr(hint, "__total__"):  # a TypedDict
+        return _type_hints(hint)
+    return None
 
 
 def _enum_schema(values: list[Any]) -> dict[str, Any]:
@@ -4274,6 +4423,109 @@ def _rest_field(lines: list[str], index: int, notes: dict[str, str]) -> int:
             notes[name] = (notes[name] + " " + lines[index].strip()).strip()
         index += 1
     return index
+
+
+# -- structured outputs ---------------------------------------------------------
+
+
+def _strict_schema(schema: Any) -> Any:
+    """A JSON schema as strict structured outputs need it (what the SDKs send): every
+    object closed (``additionalProperties: false``) with every property required,
+    at any depth, ``$defs`` included; a ``default`` of None dropped. A copy."""
+    if isinstance(schema, list):
+        return [_strict_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {key: _strict_schema(value) for key, value in schema.items()}
+    if strict.get("type") == "object" or "properties" in strict:
+        strict["additionalProperties"] = False
+        strict["required"] = list(strict.get("properties") or {})
+    if "default" in strict and strict["default"] is None:
+        del strict["default"]
+    return strict
+
+
+class _OutputType:
+    """What ``parse(response_format=X)`` / ``output_format=X`` was given, and how to read
+    a reply into it: a pydantic model class (duck-typed: ``model_json_schema()`` and
+    ``model_validate_json()``; pydantic is never imported here), a dataclass, a
+    TypedDict, or a JSON-schema dict (parsed into an :class:`APIObject`)."""
+
+    def __init__(self, kind: Any) -> None:
+        self.kind = kind
+        if hasattr(kind, "model_json_schema") and hasattr(kind, "model_validate_json"):
+            schema, self.name = kind.model_json_schema(), kind.__name__
+        elif isinstance(kind, dict):
+            schema, self.name = kind, str(kind.get("title") or "response")
+        elif _record_fields(kind) is not None:
+            schema, self.name = _schema_of(kind, "response_format"), kind.__name__
+        else:
+            raise TypeError("response_format / output_format must be a pydantic model class, a dataclass, a "
+                            "TypedDict or a JSON-schema dict, got %r" % (kind,))
+        self.schema = _strict_schema(schema)
+
+    def parse(self, text: str) -> Any:
+        if hasattr(self.kind, "model_validate_json"):
+            return self.kind.model_validate_json(text)
+        value = _loads(text)
+        import dataclasses
+
+        if isinstance(self.kind, type) and dataclasses.is_dataclass(self.kind):
+            return _build_dataclass(self.kind, value)
+        return value
+
+
+def _build_dataclass(kind: Any, value: Any) -> Any:
+    """A dataclass (nested ones too) from parsed JSON."""
+    import dataclasses
+
+    if not (isinstance(kind, type) and dataclasses.is_dataclass(kind) and isinstance(value, dict)):
+        return value
+    hints = _type_hints(kind)
+    return kind(**{field.name: _build_dataclass(hints.get(field.name), value.get(field.name))
+                   for field in dataclasses.fields(kind) if field.name in value})
+
+
+class _FunctionTool(dict):
+    """A strict function tool made from a pydantic model (``pydantic_function_tool``):
+    the tool definition itself, remembering its model to parse calls with."""
+
+    __slots__ = ("model",)
+
+
+def pydantic_function_tool(model: Any, *, name: str | None = None, description: str | None = None) -> dict[str, Any]:
+    """A strict OpenAI function tool whose arguments are ``model`` (a pydantic model
+    class, used duck-typed): pass it in ``tools=`` to ``chat.completions.parse``,
+    and each call's ``parsed_arguments`` is a ``model`` instance."""
+    output = _OutputType(model)
+    definition = {"name": name or output.name, "parameters": output.schema, "strict": True}
+    doc = description if description is not None else (getattr(model, "__doc__", None) or "").strip()
+    if doc:
+        definition["description"] = doc
+    made = _FunctionTool(type="function", function=definition)
+    made.model = model
+    return made
+
+
+def _parsed_completion(completion: APIObject, output: _OutputType | None, tools: Any) -> APIObject:
+    """A completion with ``message.parsed`` (None when refused) and each strict tool
+    call's ``function.parsed_arguments``, as the SDK's ``parse()`` returns it."""
+    strict = {}
+    for made in tools or ():
+        function = made.get("function") if isinstance(made, dict) else None
+        if isinstance(function, dict) and function.get("strict"):
+            strict[function.get("name")] = getattr(made, "model", None)
+    for choice in completion.get("choices") or ():
+        message = choice.get("message") or APIObject()
+        content = message.get("content")
+        message["parsed"] = output.parse(content) if output is not None and content and not message.get("refusal") else None
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            if function.get("name") in strict:
+                model = strict[function["name"]]
+                arguments = function.get("arguments") or "{}"
+                function["parsed_arguments"] = model.model_validate_json(arguments) if model else _loads(arguments)
+    return completion
 
 
 def assistant_message(reply: Mapping[str, Any], *, keep_reasoning: bool = False) -> APIObject:
