@@ -2719,7 +2719,8 @@ async def _run_async(plan: Any) -> Any:
 class _Prepared:
     """One request, built and ready to send: what the plans need of it."""
 
-    __slots__ = ("protocol", "method", "path", "headers", "payload", "budget", "max_retries", "stream")
+    __slots__ = ("protocol", "method", "path", "headers", "payload", "budget", "max_retries", "stream",
+                 "lazy", "retries", "started", "reply", "content")
 
     def __init__(
         self, protocol: _Protocol, method: str, path: str, headers: dict[str, str], payload: bytes | None,
@@ -2733,6 +2734,13 @@ class _Prepared:
         self.budget = budget
         self.max_retries = max_retries
         self.stream = stream
+        self.lazy = False  # return the 2xx reply unread (with_streaming_response)
+        # What the call came to, for with_raw_response: tries after the first, the
+        # moment it started, the final reply, and its body once read.
+        self.retries = 0
+        self.started = time.monotonic()
+        self.reply: _Reply | None = None
+        self.content: bytes | None = None
 
 
 def _call_plan(client: Any, pools: list[Any], prepared: _Prepared) -> Any:
@@ -2757,16 +2765,24 @@ def _call_plan(client: Any, pools: list[Any], prepared: _Prepared) -> Any:
             delay = _retry_wait(_error_reply(reply, raw), attempt, prepared.max_retries, prepared.budget)
         yield None, "sleep", delay
         attempt += 1
+    prepared.retries, prepared.reply = attempt, reply
+    if prepared.lazy:
+        return reply
     if prepared.stream:
         kind = reply.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "text/event-stream":
             return reply
         raise _not_a_stream(kind, reply, (yield from reply.read_all(_MAX_ERROR_BODY)) or b"")
-    body = yield from reply.read_all(DEFAULT_MAX_BODY_SIZE)
+    body = prepared.content = yield from reply.read_all(DEFAULT_MAX_BODY_SIZE)
+    return _parsed_body(body, reply, prepared.protocol)
+
+
+def _parsed_body(body: bytes | None, reply: _Reply, protocol: _Protocol) -> Any:
+    """A 2xx reply's JSON body as the protocol returns it, with its request id."""
     if body is None:
         raise SizeLimitError("the response body exceeds %d bytes (DEFAULT_MAX_BODY_SIZE)" % DEFAULT_MAX_BODY_SIZE)
     try:
-        result = prepared.protocol.result(_loads(body))
+        result = protocol.result(_loads(body))
     except ValueError as exc:
         raise ProtocolError(
             "expected a JSON body, got %d bytes of %s that do not parse (%s): %s"
@@ -3581,15 +3597,21 @@ class _Client:
         return _Prepared(protocol, method, path, headers, payload, budget, max_retries, stream)
 
     def _finish(self, result: Any, prepared: _Prepared, keep: bool, then: Callable[[Any], Any] | None,
-                stream_class: type) -> Any:
-        """What a call returns: a stream over a streamed reply, else the parsed reply."""
+                stream_class: type, raw: str | None = None) -> Any:
+        """What a call returns: a stream over a streamed reply, else the parsed reply;
+        asked ``raw``, an :class:`APIResponse` whose ``parse()`` gives that."""
         if prepared.stream:
-            stream = stream_class(result, prepared.protocol, max_line_size=self.max_line_size,
-                                  max_snapshot_size=self.max_snapshot_size)
+            value = stream_class(result, prepared.protocol, max_line_size=self.max_line_size,
+                                 max_snapshot_size=self.max_snapshot_size)
             if keep:
-                stream._keep_from_start()
-            return stream
-        return then(result) if then is not None else result
+                value._keep_from_start()
+        else:
+            value = then(result) if then is not None else result
+        if raw is None:
+            return value
+        reply = prepared.reply
+        return APIResponse(reply.status, reply.headers, prepared.content, elapsed=time.monotonic() - prepared.started,
+                           retries_taken=prepared.retries, parse=lambda: value)
 
 
 class TokenHub(_Client):
@@ -3651,10 +3673,14 @@ class TokenHub(_Client):
         path: str | None = None, keep: bool = False, then: Callable[[Any], Any] | None = None,
     ) -> Any:
         """Send one request; the parsed reply (passed through ``then``), or a
-        :class:`Stream` when streaming."""
+        :class:`Stream` when streaming (or, asked ``_raw``, an :class:`APIResponse`)."""
+        raw = params.pop("_raw", None)
         prepared = self._prepare(protocol, path or protocol.path, body, params)
+        prepared.lazy = raw == "stream"
         result = _run(_call_plan(self, self._pools, prepared))
-        return self._finish(result, prepared, keep, then, Stream)
+        if raw == "stream":
+            return _LazyResponse(self, prepared, keep, then, Stream)
+        return self._finish(result, prepared, keep, then, Stream, raw)
 
     def _stream(self, create: Callable[..., Any], params: dict[str, Any]) -> Stream:
         return create(**params)
@@ -3712,9 +3738,13 @@ class AsyncTokenHub(_Client):
         self, protocol: _Protocol, body: dict[str, Any] | None, params: dict[str, Any], *,
         path: str | None = None, keep: bool = False, then: Callable[[Any], Any] | None = None,
     ) -> Any:
+        raw = params.pop("_raw", None)
         prepared = self._prepare(protocol, path or protocol.path, body, params)
+        prepared.lazy = raw == "stream"
         result = await _run_async(_call_plan(self, self._pools_here(), prepared))
-        return self._finish(result, prepared, keep, then, AsyncStream)
+        if raw == "stream":
+            return _AsyncLazyResponse(self, prepared, keep, then, AsyncStream)
+        return self._finish(result, prepared, keep, then, AsyncStream, raw)
 
     def _stream(self, create: Callable[..., Any], params: dict[str, Any]) -> _AsyncStreamManager:
         return _AsyncStreamManager(create, params)
@@ -3857,13 +3887,55 @@ class AsyncAnthropic(_AnthropicEnv, AsyncTokenHub):
 # -- resources: the SDK-shaped surface, shared by both drivers -----------------
 
 
-class _Completions:
-    """``client.chat.completions``."""
+class _Resource:
+    """What every resource has: ``with_raw_response`` and ``with_streaming_response``."""
 
     __slots__ = ("_client",)
 
     def __init__(self, client: Any) -> None:
         self._client = client
+
+    @property
+    def with_raw_response(self) -> _RawResource:
+        """The same methods, returning an :class:`APIResponse` (``headers``,
+        ``status_code``, ``request_id``, ``retries_taken``, ``elapsed``, ``parse()``)."""
+        return _RawResource(self, "raw")
+
+    @property
+    def with_streaming_response(self) -> _RawResource:
+        """The same methods, each a context manager (``async with`` on an async client)
+        giving a response whose body is read lazily: ``iter_bytes()``, ``iter_lines()``,
+        ``read()``, ``text()``, ``json()``, ``parse()``."""
+        return _RawResource(self, "stream")
+
+
+class _RawResource:
+    """A resource's methods called ``with_raw_response`` or ``with_streaming_response``."""
+
+    __slots__ = ("_resource", "_mode")
+
+    def __init__(self, resource: _Resource, mode: str) -> None:
+        self._resource = resource
+        self._mode = mode
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._resource, name)
+        mode, asynchronous = self._mode, isinstance(self._resource._client, AsyncTokenHub)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            kwargs["_raw"] = mode
+            if mode == "stream":
+                return _LazyResponseManager(method, args, kwargs, asynchronous)
+            return method(*args, **kwargs)
+
+        call.__name__ = name
+        return call
+
+
+class _Completions(_Resource):
+    """``client.chat.completions``."""
+
+    __slots__ = ()
 
     def create(self, *, model: str, messages: list[Any], **params: Any) -> Any:
         """Create a chat completion (OpenAI protocol).
@@ -3937,13 +4009,10 @@ class _ChatResource:
         self.completions = _Completions(client)
 
 
-class _Messages:
+class _Messages(_Resource):
     """``client.messages``."""
 
-    __slots__ = ("_client",)
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
+    __slots__ = ()
 
     def create(self, *, model: str, max_tokens: int, messages: list[Any], **params: Any) -> Any:
         """Create a message (Anthropic protocol, ``x-api-key`` auth).
@@ -4010,6 +4079,167 @@ class _Messages:
         return self._client._runner(self.create, _MESSAGES, tools, params, max_iterations, stream)
 
 
+class _LazyResponseManager:
+    """What a ``with_streaming_response`` method returns: a context manager (``async
+    with`` on an async client) that sends the request on entry and closes the reply
+    on exit."""
+
+    def __init__(self, method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 asynchronous: bool) -> None:
+        self._call = lambda: method(*args, **kwargs)  # noqa: E731
+        self._asynchronous = asynchronous
+        self._response: Any = None
+
+    def __enter__(self) -> _LazyResponse:
+        if self._asynchronous:
+            raise TypeError("use 'async with' on an async client's with_streaming_response")
+        self._response = self._call()
+        return self._response
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._response.close()
+
+    async def __aenter__(self) -> _AsyncLazyResponse:
+        self._response = await self._call()
+        return self._response
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._response.close()
+
+
+class _LazyResponseBase:
+    """A 2xx reply whose body is not read yet (``with_streaming_response``): the head's
+    fields now; the body, or the value the call returns, when asked."""
+
+    def __init__(self, client: Any, prepared: _Prepared, keep: bool, then: Callable[[Any], Any] | None,
+                 stream_class: type) -> None:
+        reply = prepared.reply
+        self.status_code = reply.status
+        self.headers = _Headers(reply.headers)
+        self.retries_taken = prepared.retries
+        self.elapsed = time.monotonic() - prepared.started
+        self._client, self._prepared, self._keep, self._then = client, prepared, keep, then
+        self._stream_class = stream_class
+        self._content: bytes | None = None
+        self._claimed = False
+
+    @property
+    def request_id(self) -> str | None:
+        return _request_id(self.headers)
+
+    def _claim(self, what: str) -> _Reply:
+        """The reply, to be read once: by the bytes, or as the call's value."""
+        if self._claimed:
+            raise StreamError("%s: this response's body was read already" % what)
+        self._claimed = True
+        return self._prepared.reply
+
+    def _value_of(self, content: bytes) -> Any:
+        value = _parsed_body(content, self._prepared.reply, self._prepared.protocol)
+        return self._then(value) if self._then is not None else value
+
+    def _stream(self) -> Any:
+        reply = self._claim("parse()")
+        return self._client._finish(reply, self._prepared, self._keep, self._then, self._stream_class)
+
+    def _limits(self) -> tuple[float | None, str]:
+        return self._prepared.budget.timeout.read, "read"
+
+
+def _split_lines(pending: bytes, chunk: bytes) -> tuple[list[str], bytes]:
+    """Whole lines (decoded, without their ends) in ``pending + chunk``, and what is left."""
+    data = pending + chunk
+    lines = data.splitlines(keepends=True)
+    rest = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
+    return [line.rstrip(b"\r\n").decode("utf-8", "replace") for line in lines], rest
+
+
+class _LazyResponse(_LazyResponseBase):
+    """The blocking reply of a ``with_streaming_response`` call."""
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """The body as it arrives (not kept)."""
+        if self._content is not None:
+            yield self._content
+            return
+        reply = self._claim("iter_bytes()")
+        while True:
+            chunk = _run(reply.read(*self._limits()))
+            if not chunk:
+                reply.finish(True)
+                return
+            yield chunk
+
+    def iter_lines(self) -> Iterator[str]:
+        """The body's lines as they arrive, decoded, without their line ends."""
+        pending = b""
+        for chunk in self.iter_bytes():
+            lines, pending = _split_lines(pending, chunk)
+            yield from lines
+        if pending:
+            yield pending.decode("utf-8", "replace")
+
+    def read(self) -> bytes:
+        if self._content is None:
+            self._content = b"".join(self.iter_bytes())
+        return self._content
+
+    def text(self) -> str:
+        return self.read().decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return _loads(self.read())
+
+    def parse(self) -> Any:
+        """The value the call returns without ``with_streaming_response`` (a stream, for ``stream=True``)."""
+        return self._stream() if self._prepared.stream else self._value_of(self.read())
+
+    def close(self) -> None:
+        self._prepared.reply.finish(False)
+
+
+class _AsyncLazyResponse(_LazyResponseBase):
+    """The asyncio reply of a ``with_streaming_response`` call: its readers are awaited."""
+
+    async def iter_bytes(self) -> Any:
+        if self._content is not None:
+            yield self._content
+            return
+        reply = self._claim("iter_bytes()")
+        while True:
+            chunk = await _run_async(reply.read(*self._limits()))
+            if not chunk:
+                reply.finish(True)
+                return
+            yield chunk
+
+    async def iter_lines(self) -> Any:
+        pending = b""
+        async for chunk in self.iter_bytes():
+            lines, pending = _split_lines(pending, chunk)
+            for line in lines:
+                yield line
+        if pending:
+            yield pending.decode("utf-8", "replace")
+
+    async def read(self) -> bytes:
+        if self._content is None:
+            self._content = b"".join([chunk async for chunk in self.iter_bytes()])
+        return self._content
+
+    async def text(self) -> str:
+        return (await self.read()).decode("utf-8", "replace")
+
+    async def json(self) -> Any:
+        return _loads(await self.read())
+
+    async def parse(self) -> Any:
+        return self._stream() if self._prepared.stream else self._value_of(await self.read())
+
+    async def close(self) -> None:
+        self._prepared.reply.finish(False)
+
+
 class _Page(APIObject):
     """A page of a list (``client.models.list()``), as the SDKs' pages read: iterating
     it goes through every item, fetching later pages as needed; ``data`` is this
@@ -4058,13 +4288,10 @@ class _Page(APIObject):
         return (APIObject, (dict(self),))
 
 
-class _Responses:
+class _Responses(_Resource):
     """``client.responses``."""
 
-    __slots__ = ("_client",)
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
+    __slots__ = ()
 
     def create(self, *, model: str, input: Any, **params: Any) -> Any:
         """Create a response (OpenAI Responses protocol).
@@ -4109,13 +4336,10 @@ class _Responses:
         return self._client._runner(self.create, _RESPONSES, tools, params, max_iterations, stream)
 
 
-class _Models:
+class _Models(_Resource):
     """``client.models``: ``GET {root}/v1/models``."""
 
-    __slots__ = ("_client",)
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
+    __slots__ = ()
 
     def list(self, *, limit: int | None = None, after_id: str | None = None, before_id: str | None = None,
              **options: Any) -> Any:
@@ -4126,7 +4350,8 @@ class _Models:
         query = {k: v for k, v in (("limit", limit), ("after_id", after_id), ("before_id", before_id)) if v is not None}
         if query:
             options["extra_query"] = dict(options.get("extra_query") or {}, **query)
-        following = lambda page: self.list(limit=limit, after_id=page.last_id, **options)  # noqa: E731
+        later = {k: v for k, v in options.items() if k not in ("_raw", "extra_query")}
+        following = lambda page: self.list(limit=limit, after_id=page.last_id, **later)  # noqa: E731
         return self._client._call(_LISTING, None, dict(options), then=lambda page: _Page(page, following))
 
     def retrieve(self, model: str, **options: Any) -> Any:
