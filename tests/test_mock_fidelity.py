@@ -7,7 +7,7 @@ import threading
 import pytest
 
 import tokenhub
-from conftest import host_port, raw_exchange, raw_request, wire_bytes
+from conftest import host_port, post_bytes, raw_exchange, raw_request, wire_bytes
 from mock_server import MockServer
 from test_mock_fixtures import anthropic_call, openai_call, openai_result
 from test_mock_server import check
@@ -228,7 +228,11 @@ def test_ids_usage_and_ping_look_like_the_real_service(client, mock):
     with tokenhub.Anthropic(api_key="k", base_url=mock.url) as anthropic:
         events = list(anthropic.messages.create(model="glm-5", max_tokens=500, messages=ask, tools=tools, stream=True))
     kinds = [e.type for e in events]
-    assert kinds[:2] == ["message_start", "ping"] and kinds[-2:] == ["message_delta", "message_stop"]
+    assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
+    wire = wire_bytes(mock, post_bytes("/v1/messages", {"model": "glm-5", "max_tokens": 500, "messages": ask,
+                                                        "stream": True}, {"x-api-key": "k"}))
+    assert b"event: message_start" in wire and wire.index(b"event: ping") > wire.index(b"event: message_start")
+    assert "ping" not in kinds  # sent by the mock, consumed by the client as the SDK does
     start = events[0].message
     assert start.id.startswith("msg_") and start.usage.input_tokens > 1
     assert events[-2].usage.output_tokens > 1
