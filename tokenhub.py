@@ -3901,6 +3901,8 @@ class TokenHub(_Client):
     it as a context manager) to close its kept-alive connections.
     """
 
+    _stream_class = Stream
+
     def __init__(self, api_key: str | None = None, **options: Any) -> None:
         super().__init__(api_key, **options)
         self._pools = [_Pool(origin, self._tls) for origin in self._origins]
@@ -3928,8 +3930,8 @@ class TokenHub(_Client):
         prepared.lazy = raw == "stream"
         result = _run(_call_plan(self, self._pools, prepared))
         if raw == "stream":
-            return _LazyResponse(self, prepared, keep, then, Stream)
-        return self._finish(result, prepared, keep, then, Stream, raw, helpers)
+            return _LazyResponse(self, prepared, keep, then, self._stream_class)
+        return self._finish(result, prepared, keep, then, self._stream_class, raw, helpers)
 
     def _stream(self, create: Callable[..., Any], params: dict[str, Any]) -> Stream:
         return create(**params)
@@ -3954,6 +3956,8 @@ class AsyncTokenHub(_Client):
                     print(text, end="")
             message = await stream.get_final_message()
     """
+
+    _stream_class = AsyncStream
 
     def __init__(self, api_key: str | None = None, **options: Any) -> None:
         super().__init__(api_key, **options)
@@ -3993,8 +3997,8 @@ class AsyncTokenHub(_Client):
         prepared.lazy = raw == "stream"
         result = await _run_async(_call_plan(self, self._pools_here(), prepared))
         if raw == "stream":
-            return _AsyncLazyResponse(self, prepared, keep, then, AsyncStream)
-        return self._finish(result, prepared, keep, then, AsyncStream, raw, helpers)
+            return _AsyncLazyResponse(self, prepared, keep, then, self._stream_class)
+        return self._finish(result, prepared, keep, then, self._stream_class, raw, helpers)
 
     def _stream(self, create: Callable[..., Any], params: dict[str, Any]) -> _AsyncStreamManager:
         return _AsyncStreamManager(create, params)
@@ -4512,11 +4516,12 @@ class _Page(APIObject):
     it goes through every item, fetching later pages as needed; ``data`` is this
     page's items. On an async client, ``async for`` and ``await get_next_page()``."""
 
-    __slots__ = ("_following",)
+    __slots__ = ("_following", "_asynchronous")
 
-    def __init__(self, page: Mapping[str, Any], following: Callable[[Any], Any]) -> None:
+    def __init__(self, page: Mapping[str, Any], following: Callable[[Any], Any], asynchronous: bool = False) -> None:
         super().__init__(page)
         object.__setattr__(self, "_following", following)
+        object.__setattr__(self, "_asynchronous", asynchronous)
         self._request_id = getattr(page, "_request_id", None)
 
     def has_next_page(self) -> bool:
@@ -4529,9 +4534,15 @@ class _Page(APIObject):
         return self._following(self)
 
     def __iter__(self) -> Any:  # type: ignore[override]  # the items, as the SDKs' pages iterate
+        if self._asynchronous:
+            raise TypeError("an async client's page is read with 'async for'")
         return self.auto_paging_iter()
 
-    def auto_paging_iter(self) -> Iterator[Any]:
+    def auto_paging_iter(self) -> Any:
+        """Every item of this page and the later ones (an async iterator on an async client)."""
+        return self._async_items() if self._asynchronous else self._items()
+
+    def _items(self) -> Iterator[Any]:
         page: Any = self
         while True:
             yield from page.get("data") or ()
@@ -4619,7 +4630,9 @@ class _Models(_Resource):
             options["extra_query"] = dict(options.get("extra_query") or {}, **query)
         later = {k: v for k, v in options.items() if k not in ("_raw", "extra_query")}
         following = lambda page: self.list(limit=limit, after_id=page.last_id, **later)  # noqa: E731
-        return self._client._call(_LISTING, None, dict(options), then=lambda page: _Page(page, following))
+        asynchronous = isinstance(self._client, AsyncTokenHub)
+        return self._client._call(_LISTING, None, dict(options),
+                                  then=lambda page: _Page(page, following, asynchronous))
 
     def retrieve(self, model: str, **options: Any) -> Any:
         """One model's entry; NotFoundError when the gateway does not serve it."""

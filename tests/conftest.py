@@ -80,6 +80,13 @@ def client(mock):
         yield c
 
 
+@pytest.fixture
+def anthropic(mock):
+    """The Anthropic-shaped client on the mock (x-api-key)."""
+    with tokenhub.Anthropic(api_key="k", base_url=mock.url, max_retries=0) as client:
+        yield client
+
+
 # ---------------------------------------------------------------------------
 # Talking to the mock without tokenhub: http.client and raw sockets
 # ---------------------------------------------------------------------------

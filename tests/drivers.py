@@ -62,7 +62,7 @@ class Facade:
     def _wrap(self, value):
         if isinstance(value, (tokenhub.AsyncStream, tokenhub.AsyncToolRunner)) or type(value).__module__ == "tokenhub" \
                 and type(value).__name__ in ("_ChatResource", "_Completions", "_Messages", "_Responses", "_Models",
-                                             "_AsyncStreamManager") \
+                                             "_AsyncStreamManager", "_RawResource", "_Page") \
                 or isinstance(value, tokenhub.AsyncTokenHub):
             return Facade(value, self._loops)
         if hasattr(value, "__anext__"):
@@ -85,6 +85,9 @@ class Facade:
 
     # iteration
     def __iter__(self):
+        target = self._entered()
+        if hasattr(target, "__aiter__") and not hasattr(target, "__anext__"):  # a page: async for
+            return self._blocking_iterator(target.__aiter__())
         return self
 
     def __next__(self):

@@ -23,12 +23,6 @@ def without_created(obj):
     return data
 
 
-@pytest.fixture
-def anthropic(mock):
-    with tokenhub.Anthropic(api_key="k", base_url=mock.url, max_retries=0) as client:
-        yield client
-
-
 # ---------------------------------------------------------------------------
 # OpenAI protocol
 # ---------------------------------------------------------------------------

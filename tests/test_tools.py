@@ -196,12 +196,6 @@ def forget_calls():
     CALLS.clear()
 
 
-@pytest.fixture
-def anthropic(mock):
-    with tokenhub.Anthropic(api_key="k", base_url=mock.url, max_retries=0) as client:
-        yield client
-
-
 def run(client, protocol, **params):
     if protocol == "openai":
         return client.chat.completions.run_tools(**params)
