@@ -90,6 +90,7 @@ MODELS = (
     ("minimax-m2.7", "MiniMax-M2.7", "minimax"),
     ("minimax-m2.5", "MiniMax-M2.5", "minimax"),
     ("hy-mt2-plus", "Hy-MT2-Plus", "tencent"),
+    ("hy3-preview", "Hy3-Preview", "tencent"),  # all three protocols; thinking off by default
 )
 _MODELS_CREATED = 1767225600  # 2026-01-01T00:00:00Z, a fixed listing date
 
@@ -2233,6 +2234,8 @@ _REGION_ROOTS = {
     "singapore": "https://tokenhub-intl.tencentcloudmaas.com",
     "guangzhou": "https://tokenhub.tencentcloudmaas.com",
     "store": "https://tokenhub.store/api",
+    "china": "https://tokenhub.tencentmaas.com",
+    "china-singapore": "https://tokenhub-intl.tencentmaas.com",
 }
 # Never written to disk, whatever --redact-header adds.
 _SECRET_HEADERS = frozenset(("authorization", "x-api-key", "api-key", "proxy-authorization", "cookie", "set-cookie"))

@@ -121,6 +121,20 @@ _REGIONS = {
         "https://tokenhub.tencentcloudmaas.tech",
     ),
     "store": ("https://tokenhub.store/api",),
+    # The China site: a separate product whose keys do not work on the international
+    # one (nor the other way round); no backup hosts are documented for it.
+    "china": ("https://tokenhub.tencentmaas.com",),
+    "china-singapore": ("https://tokenhub-intl.tencentmaas.com",),
+}
+#: The product each host belongs to: keys are per site, failover never crosses one.
+_SITES = {
+    "tokenhub-intl.tencentcloudmaas.com": "the international site (tencentcloudmaas.com)",
+    "tokenhub.tencentcloudmaas.com": "the international site (tencentcloudmaas.com)",
+    "tokenhub-intl.tencentcloudmaas.tech": "the international site (tencentcloudmaas.com)",
+    "tokenhub.tencentcloudmaas.tech": "the international site (tencentcloudmaas.com)",
+    "tokenhub.tencentmaas.com": "the China site (tencentmaas.com)",
+    "tokenhub-intl.tencentmaas.com": "the China site (tencentmaas.com)",
+    "tokenhub.store": "tokenhub.store",
 }
 _DEFAULT_REGION = "singapore"
 _ANTHROPIC_VERSION = "2023-06-01"
@@ -3052,7 +3066,13 @@ def _error_reply(reply: _Reply, raw: bytes | None) -> APIStatusError:
             body = raw.decode("utf-8", "replace")
     if 300 <= reply.status < 400:  # never followed: the key must not leave the configured host
         body = body or "redirect to %s not followed" % reply.headers.get("location", "?")
-    return _status_error(reply.status, body, reply.headers, raw=raw)
+    error = _status_error(reply.status, body, reply.headers, raw=raw)
+    if reply.status == 401:
+        site = _SITES.get(reply.pool.origin.host, "a custom base_url (%s)" % reply.pool.origin.host)
+        error.message += ("; the key was sent to %s: TokenHub's international and China sites are separate "
+                          "products, and a key works only on the site that issued it" % site)
+        error.args = (error.message,)
+    return error
 
 
 def _not_a_stream(kind: str, reply: _Reply, raw: bytes) -> APIError:
@@ -3877,7 +3897,8 @@ class TokenHub(_Client):
       the OpenAI-style ``.../v1`` or tokenhub.store's ``.../api/v1``; the client
       finds ``/v1/chat/completions`` and ``/v1/messages`` from any of them.
     - ``region`` (falls back to ``TOKENHUB_REGION``): ``singapore`` (default),
-      ``guangzhou`` or ``store``; give either it or ``base_url``. After a
+      ``guangzhou``, ``store``, or the China site's ``china`` / ``china-singapore``
+      (keys are per site); give either it or ``base_url``. After a
       connection failure on a region's primary host the next attempt goes to its
       backup host (``failover=False`` turns that off); a ``base_url`` never fails over.
     - ``timeout``: seconds, ``None``, or a :class:`Timeout` (connect 5 s and read
@@ -5255,7 +5276,7 @@ _DOCUMENTED_MODELS = (
     ("glm-5.1", "zhipu"), ("glm-5v-turbo", "zhipu"), ("glm-5-turbo", "zhipu"), ("glm-5", "zhipu"),
     ("kimi-k2.6", "moonshot"), ("kimi-k2.5", "moonshot"),
     ("minimax-m3", "minimax"), ("minimax-m2.7", "minimax"), ("minimax-m2.5", "minimax"),
-    ("hy-mt2-plus", "tencent"),
+    ("hy-mt2-plus", "tencent"), ("hy3-preview", "tencent"),
 )
 
 
@@ -5329,7 +5350,8 @@ def _cli_parser() -> Any:
     shared = argparse.ArgumentParser(add_help=False)
     where = shared.add_argument_group("connection (the key comes from TOKENHUB_API_KEY)")
     where.add_argument("--base-url", help="the gateway's root URL (default: the region's, or TOKENHUB_BASE_URL)")
-    where.add_argument("--region", help="singapore (default), guangzhou or store; or TOKENHUB_REGION")
+    where.add_argument("--region", help="singapore (default), guangzhou, store, china or china-singapore; "
+                       "or TOKENHUB_REGION")
     where.add_argument("--timeout", type=float, metavar="SECONDS", help="read timeout per request (default 600)")
     shared.add_argument("-v", "--verbose", action="store_true", help="print usage (tokens in / out / reasoning) to stderr")
 

@@ -144,10 +144,10 @@ def test_models_from_the_gateway_or_the_documented_table(mock):
     assert status == 0 and err == "" and out.splitlines()[0].split() == ["deepseek-v4-flash-202605", "deepseek"]
     status, out, err = cli("models", "--json", env=environment())
     assert status == 0 and "could not list the gateway's models (no API key" in err
-    assert json.loads(out)[-1] == {"id": "hy-mt2-plus", "owned_by": "tencent"}
+    assert json.loads(out)[-1] == {"id": "hy3-preview", "owned_by": "tencent"}
     mock.fail_next("status=503,retry-after-ms=1", times=3)
     status, out, err = cli("models", srv=mock)
-    assert status == 0 and "HTTP 503" in err and len(out.splitlines()) == 15
+    assert status == 0 and "HTTP 503" in err and len(out.splitlines()) == 16
 
 
 def test_ctrl_c_keeps_the_partial_answer_and_exits_130(mock):

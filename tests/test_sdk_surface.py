@@ -154,7 +154,7 @@ def test_model_dump_options(client):
 
 def test_model_pages(client, anthropic):
     everything = [model.id for model in client.models.list()]
-    assert len(everything) == 15 and client.models.list().has_next_page() is False
+    assert len(everything) == 16 and client.models.list().has_next_page() is False
     page = anthropic.models.list(limit=4)
     assert len(page.data) == 4 and page.has_next_page() and page.last_id == page.data[-1].id
     assert [m.id for m in page] == everything  # iterating goes through every page

@@ -530,3 +530,32 @@ def test_closed_stream_connection_is_not_reused(raw_server):
         stream.close()
         client.chat.completions.create(model="m", messages=HI)
         assert srv.connections == 2
+
+
+# -- Both TokenHub sites ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("region,root", [
+    ("china", "https://tokenhub.tencentmaas.com"),
+    ("china-singapore", "https://tokenhub-intl.tencentmaas.com"),
+])
+def test_the_china_site_has_regions_of_its_own_and_never_fails_over(region, root):
+    client = tokenhub.TokenHub(api_key="k", region=region)
+    assert client.base_url == root
+    assert len(client._origins) == 1  # no backup documented: nothing to fail over to, least of all the other site
+
+
+def test_the_international_regions_fail_over_only_within_their_site():
+    for region in ("singapore", "guangzhou"):
+        hosts = [origin.host for origin in tokenhub.TokenHub(api_key="k", region=region)._origins]
+        assert len(hosts) == 2 and all(host.endswith((".tencentcloudmaas.com", ".tencentcloudmaas.tech")) for host in hosts)
+
+
+def test_a_401_says_which_site_was_used_and_that_keys_are_per_site(raw_server):
+    refused = http_response(401, '{"error": {"message": "invalid key", "type": "authentication_error"}}', JSON)
+    with raw_server(refused) as srv:
+        with pytest.raises(tokenhub.AuthenticationError) as caught:
+            make_client(srv.url).chat.completions.create(model="m", messages=HI)
+    message = str(caught.value)
+    assert "invalid key" in message and "a custom base_url (127.0.0.1)" in message
+    assert "a key works only on the site that issued it" in message
