@@ -62,6 +62,8 @@ __all__ = [
     "accumulate_response_event",
     "final_response",
     "assistant_message",
+    "usage_of",
+    "cost_of",
     "tool",
     "Tool",
     "ToolRunner",
@@ -1966,7 +1968,12 @@ class _Protocol:
         return "".join(piece for kind, piece in self.final_pieces(final) if kind == "text")
 
     def usage(self, final: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
-        """(input tokens, output tokens, reasoning tokens or None, finish reason)."""
+        """(input tokens, output tokens, reasoning tokens or None, cached input tokens or None),
+        read the same way whatever this protocol and the provider call them."""
+        raise NotImplementedError
+
+    def finish(self, final: Mapping[str, Any]) -> Any:
+        """Why a reply ended, in this protocol's words."""
         raise NotImplementedError
 
     # -- tools and turns ------------------------------------------------------
@@ -2036,9 +2043,14 @@ class _ChatCompletions(_Protocol):
 
     def usage(self, final: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
         usage = final.get("usage") or {}
-        details = usage.get("completion_tokens_details") or {}
-        finish = ((final.get("choices") or [{}])[0]).get("finish_reason")
-        return usage.get("prompt_tokens"), usage.get("completion_tokens"), details.get("reasoning_tokens"), finish
+        reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+        if cached is None:  # DeepSeek's own counters
+            cached = usage.get("prompt_cache_hit_tokens")
+        return usage.get("prompt_tokens"), usage.get("completion_tokens"), reasoning, cached
+
+    def finish(self, final: Mapping[str, Any]) -> Any:
+        return ((final.get("choices") or [{}])[0]).get("finish_reason")
 
     def definition(self, tool: Tool) -> dict[str, Any]:
         return tool.openai()
@@ -2117,7 +2129,13 @@ class _AnthropicMessages(_Protocol):
 
     def usage(self, final: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
         usage = final.get("usage") or {}
-        return usage.get("input_tokens"), usage.get("output_tokens"), None, final.get("stop_reason")
+        fresh, read = usage.get("input_tokens"), usage.get("cache_read_input_tokens")
+        # Anthropic's input_tokens leaves out the cache's reads and writes: all input is their sum.
+        total = None if fresh is None else fresh + (read or 0) + (usage.get("cache_creation_input_tokens") or 0)
+        return total, usage.get("output_tokens"), None, read
+
+    def finish(self, final: Mapping[str, Any]) -> Any:
+        return final.get("stop_reason")
 
     def definition(self, tool: Tool) -> dict[str, Any]:
         return tool.anthropic()
@@ -2206,11 +2224,15 @@ class _OpenAIResponses(_Protocol):
 
     def usage(self, final: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
         usage = final.get("usage") or {}
-        details = usage.get("output_tokens_details") or {}
+        reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens")
+        cached = (usage.get("input_tokens_details") or {}).get("cached_tokens")
+        return usage.get("input_tokens"), usage.get("output_tokens"), reasoning, cached
+
+    def finish(self, final: Mapping[str, Any]) -> Any:
         finish = final.get("status")
         if (final.get("incomplete_details") or {}).get("reason"):
             finish = "%s (%s)" % (finish, final["incomplete_details"]["reason"])
-        return usage.get("input_tokens"), usage.get("output_tokens"), details.get("reasoning_tokens"), finish
+        return finish
 
     def definition(self, tool: Tool) -> dict[str, Any]:
         return tool.responses()
@@ -2255,6 +2277,71 @@ _RESPONSES = _OpenAIResponses()
 _LISTING = _Listing()
 #: The protocols a chat can speak, by the name the command line and the mock use.
 _PROTOCOLS = {protocol.name: protocol for protocol in (_CHAT, _MESSAGES, _RESPONSES)}
+
+
+#: List prices in USD per million tokens, (input, output): tokenhub.store's DeepSeek V4
+#: prices (PROTOCOL.md), for the canonical ids and their deepseek/ aliases. Cached input
+#: is billed at the input price, as tokenhub.store bills it; output includes reasoning.
+_PRICES = {
+    "deepseek-v4-pro": (1.80, 3.60), "deepseek/deepseek-v4-pro": (1.80, 3.60),
+    "deepseek-v4-flash": (0.15, 0.30), "deepseek/deepseek-v4-flash": (0.15, 0.30),
+}
+
+
+def usage_of(reply: Mapping[str, Any]) -> APIObject:
+    """A reply's usage, read the same way for every protocol and provider:
+    ``input_tokens`` (all of them, cached included), ``output_tokens`` (reasoning
+    included), ``reasoning_tokens`` and ``cached_tokens`` (None where the reply does
+    not say), and ``raw``, the reply's own usage object. Works on a stream's final
+    object too."""
+    protocol = _protocol_of(reply)
+    counts = protocol.usage(reply)
+    return APIObject(input_tokens=counts[0], output_tokens=counts[1], reasoning_tokens=counts[2],
+                     cached_tokens=counts[3], raw=reply.get("usage"))
+
+
+def cost_of(reply: Mapping[str, Any], *, prices: Mapping[str, tuple[float, float]] | None = None) -> float | None:
+    """A reply's cost in USD from its model's list price (``prices`` adds to or
+    overrides tokenhub's table: ``{"model": (input, output)}`` in USD per million
+    tokens); None for a model without a known price, never a guess."""
+    price = dict(_PRICES, **(prices or {})).get(reply.get("model"))
+    usage = usage_of(reply)
+    if price is None or usage.input_tokens is None or usage.output_tokens is None:
+        return None
+    return (usage.input_tokens * price[0] + usage.output_tokens * price[1]) / 1e6
+
+
+class _Meter:
+    """A client's running total of usage and cost, shared by its copies and threads."""
+
+    def __init__(self, prices: Mapping[str, tuple[float, float]] | None) -> None:
+        import threading
+
+        self.prices = dict(prices or {})
+        self._lock = threading.Lock()
+        self._total = APIObject(requests=0, input_tokens=0, output_tokens=0, reasoning_tokens=0, cached_tokens=0,
+                                cost=0.0, unpriced_requests=0)
+
+    def add(self, reply: Any) -> None:
+        if not isinstance(reply, dict) or "usage" not in reply:
+            return
+        try:
+            usage, cost = usage_of(reply), cost_of(reply, prices=self.prices)
+        except ValueError:  # not a reply of a chat protocol (a model list)
+            return
+        with self._lock:
+            total = self._total
+            total["requests"] += 1
+            for key in ("input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens"):
+                total[key] += usage[key] or 0
+            if cost is None:
+                total["unpriced_requests"] += 1
+            else:
+                total["cost"] += cost
+
+    def snapshot(self) -> APIObject:
+        with self._lock:
+            return APIObject(self._total)
 
 
 def _protocol_of(reply: Mapping[str, Any]) -> _Protocol:
@@ -2423,6 +2510,8 @@ class _StreamBase:
         self.request_id = _request_id(self.headers)
         self._reply: _Reply | None = reply  # None once the stream has ended
         self._core = _StreamCore(protocol, max_line_size=max_line_size, max_snapshot_size=max_snapshot_size)
+        self._meter: _Meter | None = None  # the client's running total, counted once at the end
+        self._counted = False
 
     @property
     def received(self) -> int:
@@ -2442,6 +2531,9 @@ class _StreamBase:
     def _final(self) -> APIObject:
         final = self._core.final()
         final._request_id = self.request_id
+        if self._meter is not None and not self._counted and self._reply is None:
+            self._counted = True
+            self._meter.add(final)
         finish = (self._core.helpers or {}).get("finish")
         return finish(final) if finish is not None else final
 
@@ -3724,6 +3816,7 @@ class _Client:
         max_line_size: int = DEFAULT_MAX_LINE_SIZE,
         max_snapshot_size: int = DEFAULT_MAX_BODY_SIZE,
         max_connections: int = _MAX_CONNECTIONS,
+        prices: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         api_key = _secret(api_key, "api_key") or _secret(*_env(self._KEY_ENV))
         auth_token = _secret(auth_token, "auth_token") or _secret(*_env(self._TOKEN_ENV))
@@ -3752,6 +3845,16 @@ class _Client:
         self.timeout = _as_timeout(timeout)
         self.max_retries = _check_retries(max_retries)
         self.default_headers = dict(default_headers or {})
+        self._meter = _Meter(prices)
+
+    @property
+    def usage(self) -> APIObject:
+        """This client's running total (its copies' too): ``requests``, ``input_tokens``,
+        ``output_tokens``, ``reasoning_tokens``, ``cached_tokens``, ``cost`` (USD, of the
+        replies whose model has a known price) and ``unpriced_requests`` (the others).
+        Counted: every non-streamed reply, and every stream read to its end through a
+        helper (``.stream()``, ``get_final_*()``); a raw stream keeps no usage."""
+        return self._meter.snapshot()
 
     # Made on access rather than stored: a stored resource pointing back at its client
     # would make a cycle, and a dropped client would keep its sockets until a GC pass.
@@ -3873,7 +3976,9 @@ class _Client:
             if keep:
                 value._keep_from_start()
             value._core.helpers = helpers
+            value._meter = self._meter
         else:
+            self._meter.add(result)
             value = then(result) if then is not None else result
         if raw is None:
             return value
@@ -5513,12 +5618,16 @@ class _Printer:
 
 
 def _usage_line(protocol: _Protocol, final: Mapping[str, Any], seconds: float) -> str:
-    counts = protocol.usage(final)
-    shown = ["?" if count is None else str(count) for count in counts[:3]]
+    usage = usage_of(final)
+    shown = ["?" if count is None else str(count) for count in (usage.input_tokens, usage.output_tokens)]
     line = "%s: %s tokens in, %s out" % (final.get("model") or "?", shown[0], shown[1])
-    if counts[2] is not None:
-        line += " (%s reasoning)" % shown[2]
-    return line + ", finish %s, %.1f s" % (counts[3], seconds)
+    if usage.reasoning_tokens is not None:
+        line += " (%s reasoning)" % usage.reasoning_tokens
+    if usage.cached_tokens:
+        line += ", %s cached" % usage.cached_tokens
+    cost = cost_of(final)
+    line += ", $%.6f" % cost if cost is not None else ", cost unknown"
+    return line + ", finish %s, %.1f s" % (protocol.finish(final), seconds)
 
 
 def _cli_models(args: Any) -> int:

@@ -92,14 +92,17 @@ def test_reasoning_goes_to_stderr_only_when_asked_and_usage_with_v(mock):
     assert status == 0 and out == ANSWER % "Hi"
     reasoning, usage = err.splitlines()
     assert reasoning == "The user said 'Hi'. I will reply briefly." and "\x1b[" not in err  # not a terminal
-    assert usage.startswith("tokenhub: deepseek-v4-flash: 2 tokens in, 30 out (12 reasoning), finish stop, ")
+    # deepseek-v4-flash's list price: $0.15 in / $0.30 out per million tokens
+    assert usage.startswith("tokenhub: deepseek-v4-flash: 2 tokens in, 30 out (12 reasoning), $0.000009, finish stop, ")
     assert cli("chat", "Hi", srv=mock)[2] == ""
     status, _, err = cli("chat", "-v", "--protocol", "anthropic", "--no-stream", "Hi", srv=mock)
-    assert "tokens in, 30 out, finish end_turn" in err
+    assert "tokens in, 30 out, $0.000009, finish end_turn" in err
     status, out, err = cli("chat", "-v", "--protocol", "responses", "--show-reasoning", "Hi", srv=mock)
     reasoning, usage = err.splitlines()
     assert out == ANSWER % "Hi" and reasoning == "The user said 'Hi'. I will reply briefly."
-    assert "2 tokens in, 30 out (12 reasoning), finish completed" in usage
+    assert "2 tokens in, 30 out (12 reasoning), $0.000009, finish completed" in usage
+    status, _, err = cli("chat", "-v", "-m", "glm-5", "Hi", srv=mock)
+    assert "tokens in, 28 out (12 reasoning), cost unknown, finish stop" in err  # no list price: never a guess
 
 
 def test_an_api_error_is_one_line_and_exit_1(mock):

@@ -27,7 +27,7 @@ def test_region_from_environment(monkeypatch):
 
 
 def test_unknown_region_lists_the_choices():
-    with pytest.raises(ValueError, match="unknown region 'mars': expected one of guangzhou, singapore, store"):
+    with pytest.raises(ValueError, match="unknown region 'mars': expected one of china, china-singapore, guangzhou, singapore, store"):
         tokenhub.TokenHub(region="mars")
 
 
