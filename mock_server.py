@@ -273,7 +273,7 @@ class _Call:
 class _Reply:
     """What the model "says": reasoning, text, tool calls, why it stopped, usage."""
 
-    __slots__ = ("reasoning", "text", "calls", "finish", "stop_sequence", "prompt_tokens", "usage")
+    __slots__ = ("reasoning", "text", "calls", "finish", "stop_sequence", "prompt_tokens", "usage", "shape")
 
     def __init__(
         self,
@@ -285,7 +285,9 @@ class _Reply:
         stop_sequence: str | None = None,
         prompt_tokens: int = 1,
         usage: Mapping[str, int] | None = None,
+        shape: str | None = None,
     ) -> None:
+        self.shape = shape  # how reasoning is sent on the OpenAI protocol; None: the model's way
         self.reasoning = reasoning
         self.text = text
         self.calls = list(calls)
@@ -479,6 +481,7 @@ def _openai_request(path: str, headers: Mapping[str, str], body: Mapping[str, An
     options = body.get("stream_options")
     req.include_usage = isinstance(options, dict) and options.get("include_usage") is True
     req.parallel = body.get("parallel_tool_calls") is not False
+    req.options["reasoning_split"] = body.get("reasoning_split") is True
     for tool in body.get("tools") or []:
         function = tool.get("function") if isinstance(tool, dict) else None
         if isinstance(function, dict) and function.get("name"):
@@ -531,6 +534,40 @@ def _read_openai_messages(req: _Request, messages: list[dict[str, Any]]) -> None
             break
         call_id = message.get("tool_call_id")
         req.results.insert(0, (calls.get(call_id) or call_id, _content_text(message.get("content"))))
+
+
+def _keeps_reasoning(req: _Request) -> bool:
+    """Whether the upstream refuses a tool-loop turn sent back without its reasoning:
+    DeepSeek's thinking models do (PROTOCOL.md, "Provider behaviour")."""
+    return req.model.rsplit("/", 1)[-1].lower().startswith("deepseek") and _thinks(req)
+
+
+def _openai_reasoning_rule(req: _Request, body: Mapping[str, Any]) -> None:
+    """DeepSeek's interleaved-thinking rule: an assistant tool-call message must carry
+    its ``reasoning_content`` (even empty), else the 400 DeepSeek's API sends."""
+    for index, message in enumerate(body.get("messages") or ()):
+        if isinstance(message, dict) and message.get("role") == "assistant" and message.get("tool_calls") \
+                and "reasoning_content" not in message:
+            raise _HTTPError(400, "invalid_request_error", "Missing `reasoning_content` field in the assistant "
+                             "message at message index %d" % index, "messages[%d].reasoning_content" % index)
+
+
+def _anthropic_reasoning_rule(req: _Request, body: Mapping[str, Any]) -> None:
+    """The same rule on the Anthropic protocol: with thinking on, the last assistant
+    turn that calls a tool must start with its thinking block, as Anthropic's API says."""
+    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message.get("role") != "assistant":
+            continue
+        blocks = [b for b in message.get("content") or () if isinstance(b, dict)] \
+            if isinstance(message.get("content"), list) else []
+        if any(b.get("type") == "tool_use" for b in blocks) and \
+                (not blocks or blocks[0].get("type") not in ("thinking", "redacted_thinking")):
+            raise _HTTPError(400, "invalid_request_error", "messages.%d.content.0.type: Expected `thinking` or "
+                             "`redacted_thinking`, but found `%s`. When `thinking` is enabled, a final `assistant` "
+                             "message must start with a thinking block" % (index, blocks[0].get("type") if blocks else "text"))
+        return
 
 
 def _anthropic_request(path: str, headers: Mapping[str, str], body: Mapping[str, Any], *,
@@ -950,7 +987,10 @@ def _fragments(text: str, size: int = 8) -> list[str]:
 _FIXTURE_KEYS = ("name", "match", "response", "fault", "times", "recorded")  # recorded: notes, not read
 _MATCH_KEYS = ("model", "protocol", "path", "user", "user_is", "system", "tools", "has_tool_result", "turn",
                "stream", "headers")
-_RESPONSE_KEYS = ("text", "reasoning", "tool_calls", "finish_reason", "stop_reason", "usage", "raw")
+_RESPONSE_KEYS = ("text", "reasoning", "tool_calls", "finish_reason", "stop_reason", "usage", "raw",
+                  "reasoning_shape")
+#: How reasoning reaches an OpenAI-protocol client (PROTOCOL.md, "Provider behaviour").
+_REASONING_SHAPES = ("reasoning_content", "reasoning_details", "think")
 _CALL_KEYS = ("name", "arguments", "id")
 _RAW_KEYS = ("status", "headers", "body", "sse", "events", "offsets")
 _USAGE_NAMES = {
@@ -1087,7 +1127,7 @@ def _to_text(data: bytes) -> str:
 class _Response:
     """A fixture's response: protocol-neutral parts, or a raw reply."""
 
-    __slots__ = ("text", "reasoning", "calls", "finish", "usage", "raw")
+    __slots__ = ("text", "reasoning", "calls", "finish", "usage", "raw", "shape")
 
     def __init__(self, spec: Any, where: str) -> None:
         if isinstance(spec, str):
@@ -1106,6 +1146,10 @@ class _Response:
             _typed(finish, str, "a finish reason string", where + ".finish_reason")
         self.finish = _FROM_ANTHROPIC_STOP.get(finish, finish)
         self.usage = self._usage(spec.get("usage", {}), where + ".usage")
+        self.shape = spec.get("reasoning_shape")
+        if self.shape is not None and self.shape not in _REASONING_SHAPES:
+            raise ValueError("%s.reasoning_shape: expected one of %s, got %s"
+                             % (where, ", ".join(_REASONING_SHAPES), _shown(self.shape)))
 
     @staticmethod
     def _call(spec: Any, where: str) -> tuple[str | None, str, Any]:
@@ -1131,7 +1175,7 @@ class _Response:
             for index, (call_id, name, arguments) in enumerate(self.calls)
         ]
         return _Reply(reasoning=self.reasoning, text=self.text, calls=calls, finish=self.finish,
-                      prompt_tokens=req.prompt_tokens, usage=self.usage)
+                      prompt_tokens=req.prompt_tokens, usage=self.usage, shape=self.shape)
 
 
 class Fixture:
@@ -1468,11 +1512,36 @@ def _openai_logprobs(text: str, req: _Request) -> dict[str, Any] | None:
     return {"content": entries, "refusal": None}
 
 
+def _reasoning_shape(reply: _Reply, req: _Request) -> str:
+    """How this reply's reasoning is sent: the fixture's choice, else the model's way.
+    MiniMax puts it in ``content`` as ``<think>...</think>``, or, asked
+    ``reasoning_split``, in ``reasoning_details``; the others use ``reasoning_content``."""
+    if reply.shape is not None:
+        return reply.shape
+    if req.model.rsplit("/", 1)[-1].lower().startswith("minimax"):
+        return "reasoning_details" if req.options.get("reasoning_split") else "think"
+    return "reasoning_content"
+
+
+def _think(reasoning: str) -> str:
+    return "<think>\n%s\n</think>\n\n" % reasoning
+
+
+def _details(text: str) -> list[dict[str, Any]]:
+    return [{"type": "reasoning.text", "id": "reasoning-text-1", "format": "MiniMax-response-v1", "index": 0,
+             "text": text}]
+
+
 def _openai_json(replies: list[_Reply], req: _Request, reply_id: str) -> dict[str, Any]:
     choices = []
     for index, reply in enumerate(replies):
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
-        if reply.reasoning:
+        shape = _reasoning_shape(reply, req)
+        if reply.reasoning and shape == "think":
+            message["content"] = _think(reply.reasoning) + reply.text
+        elif reply.reasoning and shape == "reasoning_details":
+            message["reasoning_details"] = _details(reply.reasoning)
+        elif reply.reasoning:
             message["reasoning_content"] = reply.reasoning
         if reply.calls:
             message["tool_calls"] = [_openai_tool_call(call) for call in reply.calls]
@@ -1493,8 +1562,12 @@ def _openai_deltas(index: int, reply: _Reply, req: _Request) -> Iterator[dict[st
         return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
 
     yield entry({"role": "assistant", "content": ""})
-    for piece in _pieces(reply.reasoning):
-        yield entry({"reasoning_content": piece})
+    shape = _reasoning_shape(reply, req)
+    for piece in _pieces(_think(reply.reasoning) if reply.reasoning and shape == "think" else ""):
+        yield entry({"content": piece})
+    for piece in _pieces(reply.reasoning) if shape != "think" else ():
+        yield entry({"reasoning_details": _details(piece)} if shape == "reasoning_details"
+                    else {"reasoning_content": piece})
     for piece in _pieces(reply.text):
         yield entry({"content": piece}, logprobs=_openai_logprobs(piece, req))
     for number, call in enumerate(reply.calls):
@@ -1762,13 +1835,14 @@ class _MockProtocol:
     read, how a planned reply is rendered, and its error shapes. The rest of the
     server asks the registry; a new protocol is one more entry."""
 
-    __slots__ = ("name", "route", "read", "render", "error_body", "error_event", "threads")
+    __slots__ = ("name", "route", "read", "render", "error_body", "error_event", "threads", "reasoning_rule")
 
     def __init__(
         self, name: str, route: str, read: Callable[..., _Request], render: Callable[[_Reply, _Request], _Out],
         error_body: Callable[[_HTTPError, str], dict[str, Any]], error_event: Callable[[_HTTPError, int], bytes],
-        *, threads: bool = False,
+        *, threads: bool = False, reasoning_rule: Callable[[_Request, Mapping[str, Any]], None] | None = None,
     ) -> None:
+        self.reasoning_rule = reasoning_rule  # what the upstream refuses when reasoning is not sent back
         self.name = name
         self.route = route
         self.read = read
@@ -1781,9 +1855,9 @@ class _MockProtocol:
 _MOCK_PROTOCOLS = {
     "openai": _MockProtocol("openai", "/v1/chat/completions", _openai_request,
                             lambda reply, req: _openai_out([reply] * req.n, req),
-                            _openai_error_body, _openai_error_event),
+                            _openai_error_body, _openai_error_event, reasoning_rule=_openai_reasoning_rule),
     "anthropic": _MockProtocol("anthropic", "/v1/messages", _anthropic_request, _anthropic_out,
-                               _anthropic_error_body, _anthropic_error_event),
+                               _anthropic_error_body, _anthropic_error_event, reasoning_rule=_anthropic_reasoning_rule),
     "responses": _MockProtocol("responses", "/v1/responses", _responses_request, _responses_out,
                                _openai_error_body, _responses_error_event, threads=True),
 }
@@ -2395,6 +2469,9 @@ class MockServer:
     - ``max_body``: a larger request body gets a 413. ``client_timeout``: seconds
       a connection may sit silent (mid-request, or not reading a reply) before the
       server hangs up on it.
+    - ``lenient_reasoning``: accept a tool-loop turn sent back without its
+      reasoning, which DeepSeek's thinking models refuse (and so, by default, does the
+      mock: a 400 with DeepSeek's message, so such a client fails in its tests).
     - ``journal_limit``: how many requests ``srv.requests`` keeps (1,000; also at
       most 64 MiB of bodies); older ones go, counted in ``srv.dropped``. The
       journal never holds credentials: ``Authorization``, ``x-api-key``, cookies
@@ -2427,8 +2504,10 @@ class MockServer:
         upstream: str | None = None,
         mode: str = "auto",
         journal_limit: int = _JOURNAL_LIMIT,
+        lenient_reasoning: bool = False,
     ) -> None:
         self.cassette = cassette
+        self.lenient_reasoning = lenient_reasoning
         if cassette is not None:
             fixtures, strict, record, record_to = _cassette_plan(cassette, upstream, mode, fixtures, strict)
         elif record is not None and record_to is None:
@@ -2688,6 +2767,8 @@ class MockServer:
         if served.threads:
             body = self._continued(body)
         req = served.read(path, headers, body)
+        if served.reasoning_rule is not None and not self.lenient_reasoning and _keeps_reasoning(req):
+            served.reasoning_rule(req, body)
         fixture, response = self._match(req)
         if fixture is None and self.strict:
             where = "no recording in cassette %s" % self.cassette if self.cassette else "no fixture"
@@ -2903,6 +2984,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true",
                         help="answer a request no fixture matches with a 404, not a canned reply")
     parser.add_argument("--realtime", action="store_true", help="replay recorded streams at their recorded pace")
+    parser.add_argument("--lenient-reasoning", action="store_true",
+                        help="accept tool-loop turns sent back without their reasoning (DeepSeek's thinking "
+                        "models refuse them, and so does the mock by default)")
     recording = parser.add_argument_group("recording (python3 mock_server.py --record singapore --fixtures DIR)")
     recording.add_argument("--record", metavar="UPSTREAM",
                            help="pass every request to UPSTREAM (a TokenHub root URL or a region: singapore, "
@@ -2922,7 +3006,8 @@ def main(argv: list[str] | None = None) -> int:
         recording = {"record": args.record, "record_to": args.fixtures[0], "redact_headers": args.redact_header,
                      "record_errors": args.record_errors} if args.record else {"fixtures": args.fixtures}
         server = MockServer(host=args.host, port=args.port, api_key=args.api_key, strict=args.strict,
-                            realtime=args.realtime, verbose=0 if args.quiet else 2 if args.verbose else 1, **recording)
+                            realtime=args.realtime, verbose=0 if args.quiet else 2 if args.verbose else 1,
+                            lenient_reasoning=args.lenient_reasoning, **recording)
     except ValueError as exc:
         print("mock_server.py: %s" % exc, file=sys.stderr)
         return 2

@@ -1220,10 +1220,26 @@ def _merge_delta(message: APIObject, delta: Mapping[str, Any]) -> None:
                 _merge_tool_call(calls, piece)
         elif key == "role":
             message["role"] = value or message["role"]
+        elif key == "reasoning_details" and isinstance(value, list):
+            _merge_details(message.setdefault("reasoning_details", []), value)
         elif isinstance(value, str):  # content, reasoning_content, refusal, and any newcomer
             _append(message, key, value)
         elif value is not None:
             message[key] = value
+
+
+def _merge_details(details: list[Any], pieces: list[Any]) -> None:
+    """MiniMax's ``reasoning_details`` pieces: a piece's text extends the entry with
+    its ``index`` (or ``id``), else it starts one."""
+    for piece in pieces:
+        if not isinstance(piece, dict):
+            continue
+        key = "index" if "index" in piece else "id"
+        entry = next((d for d in details if key in piece and d.get(key) == piece.get(key)), None)
+        if entry is None:
+            details.append(_clone(piece))
+        elif isinstance(piece.get("text"), str):
+            _append(entry, "text", piece["text"])
 
 
 def _merge_tool_call(calls: list[Any], piece: Mapping[str, Any]) -> None:
@@ -1281,16 +1297,86 @@ def _final_call(call: APIObject) -> APIObject:
     return final
 
 
-def _openai_pieces(chunk: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """The first choice's reasoning and text in one chunk."""
+def _openai_pieces(chunk: Mapping[str, Any], splitter: _ThinkSplitter | None = None) -> Iterator[tuple[str, str]]:
+    """The first choice's reasoning and text in one chunk, whatever shape the
+    reasoning takes: ``reasoning_content`` (DeepSeek, Kimi, GLM), ``reasoning_details``
+    (MiniMax with ``reasoning_split``), or ``<think>...</think>`` at the start of
+    ``content`` (MiniMax's default), which ``splitter`` tells from the answer."""
     for choice in chunk.get("choices") or ():
         if choice.get("index", 0) == 0:
             delta = choice.get("delta") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:
                 yield "reasoning", reasoning
+            for detail in delta.get("reasoning_details") or ():
+                if isinstance(detail, dict) and detail.get("text"):
+                    yield "reasoning", detail["text"]
             if delta.get("content"):
-                yield "text", delta["content"]
+                if splitter is None:
+                    yield "text", delta["content"]
+                else:
+                    yield from splitter.feed(delta["content"])
+
+
+_THINK, _THINK_END = "<think>", "</think>"
+
+
+class _ThinkSplitter:
+    """Tells a ``<think>...</think>`` block at the start of a streamed answer from the
+    answer itself, sans IO: ``feed(piece)`` returns ``(kind, text)`` pairs, ``end()``
+    what it still holds. A tag cut across pieces is held until it can be told (at
+    most its length); the answer after the block starts past its blank lines."""
+
+    def __init__(self) -> None:
+        self.state = "start"  # start (still deciding), think, answer-start, answer
+        self.held = ""
+
+    def feed(self, piece: str) -> list[tuple[str, str]]:
+        text, self.held = self.held + piece, ""
+        out: list[tuple[str, str]] = []
+        if self.state == "start":
+            stripped = text.lstrip()
+            if len(stripped) < len(_THINK) and _THINK.startswith(stripped):
+                self.held = text  # could still become the tag
+                return out
+            if not stripped.startswith(_THINK):
+                self.state = "answer"
+                return [("text", text)]
+            self.state, text = "think", stripped[len(_THINK):].lstrip("\n")
+        if self.state == "think":
+            end = text.find(_THINK_END)
+            if end < 0:
+                keep = next((n for n in range(min(len(_THINK_END) - 1, len(text)), 0, -1)
+                             if _THINK_END.startswith(text[-n:])), 0)
+                self.held = text[len(text) - keep:]
+                if text[:len(text) - keep]:
+                    out.append(("reasoning", text[:len(text) - keep]))
+                return out
+            if text[:end].rstrip("\n"):
+                out.append(("reasoning", text[:end].rstrip("\n")))
+            self.state, text = "answer-start", text[end + len(_THINK_END):]
+        if self.state == "answer-start":
+            text = text.lstrip("\n")
+            if not text:
+                return out
+            self.state = "answer"
+        out.append(("text", text))
+        return out
+
+    def end(self) -> list[tuple[str, str]]:
+        held, self.held = self.held, ""
+        if not held:
+            return []
+        return [("reasoning" if self.state == "think" else "text", held)]
+
+
+def _split_think(content: Any) -> tuple[str, str]:
+    """(reasoning, answer) of a whole ``content`` that may start with a ``<think>`` block."""
+    if not isinstance(content, str):
+        return "", content or ""
+    splitter = _ThinkSplitter()
+    pieces = splitter.feed(content) + splitter.end()
+    return ("".join(t for k, t in pieces if k == "reasoning"), "".join(t for k, t in pieces if k == "text"))
 
 
 def _completion_text(completion: Mapping[str, Any]) -> str:
@@ -1943,6 +2029,11 @@ class _Protocol:
         """``("reasoning" | "text", piece)`` in one stream item."""
         raise NotImplementedError
 
+    def piece_reader(self) -> Callable[[Any], Iterator[tuple[str, str]]]:
+        """``pieces`` for one stream, which may need to remember what came before;
+        called with None at the end, for what it still holds."""
+        return lambda item: self.pieces(item) if item is not None else iter(())
+
     def plain(self, item: Any) -> tuple[Any, str] | None:
         """``(key, text)`` for an item that only adds text to one field, else None.
         A run of such items with one key folds as its last item carrying the run's
@@ -2027,6 +2118,10 @@ class _ChatCompletions(_Protocol):
     def pieces(self, item: Any) -> Iterator[tuple[str, str]]:
         return _openai_pieces(item)
 
+    def piece_reader(self) -> Callable[[Any], Iterator[tuple[str, str]]]:
+        splitter = _ThinkSplitter()  # a <think> block may be cut anywhere across chunks
+        return lambda item: _openai_pieces(item, splitter) if item is not None else iter(splitter.end())
+
     def plain(self, item: Any) -> tuple[Any, str] | None:
         return _openai_plain(item)
 
@@ -2038,8 +2133,13 @@ class _ChatCompletions(_Protocol):
 
     def final_pieces(self, final: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         message = (final.get("choices") or [{}])[0].get("message") or {}
+        thought, answer = _split_think(message.get("content"))
         yield "reasoning", message.get("reasoning_content") or ""
-        yield "text", message.get("content") or ""
+        for detail in message.get("reasoning_details") or ():
+            if isinstance(detail, dict):
+                yield "reasoning", detail.get("text") or ""
+        yield "reasoning", thought
+        yield "text", answer
 
     def usage(self, final: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
         usage = final.get("usage") or {}
@@ -2067,12 +2167,19 @@ class _ChatCompletions(_Protocol):
         return [APIObject(role="tool", tool_call_id=call_id, content=text) for call_id, text, _ in outcomes]
 
     def assistant_turn(self, reply: Mapping[str, Any], keep_reasoning: bool) -> APIObject:
+        # Within a tool loop the turn goes back as received, reasoning in whatever shape
+        # (MiniMax needs its <think> block back whole); across user turns it goes without.
         message = (reply["choices"] or [{}])[0].get("message") or {}
-        turn = APIObject(role="assistant", content=message.get("content"))
+        content = message.get("content")
+        if not keep_reasoning and isinstance(content, str):
+            content = _split_think(content)[1]
+        turn = APIObject(role="assistant", content=content)
         if message.get("tool_calls"):
             turn["tool_calls"] = [_final_call(APIObject(call)) for call in message["tool_calls"]]
-        if keep_reasoning and message.get("reasoning_content"):
-            turn["reasoning_content"] = message["reasoning_content"]
+        if keep_reasoning:
+            for field in ("reasoning_content", "reasoning_details"):
+                if field in message and message[field] is not None:
+                    turn[field] = message[field]
         return turn
 
     def request(self, *, system: str | None, messages: list[Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -2620,9 +2727,10 @@ class Stream(_StreamBase):
         """``("reasoning", text)`` and ``("text", text)`` pieces as they arrive
         (the first choice's, on the OpenAI protocol)."""
         self._keep_from_start()
-        pieces = self._core.protocol.pieces
+        pieces = self._core.protocol.piece_reader()
         for item in self._raw_items():
             yield from pieces(item)
+        yield from pieces(None)
 
     def _raw_items(self) -> Iterator[Any]:
         while True:
@@ -2730,13 +2838,18 @@ class AsyncStream(_StreamBase):
         return self._pieces("reasoning")
 
     async def _pieces(self, only: str | None) -> Any:
-        pieces = self._core.protocol.pieces
+        pieces = self._core.protocol.piece_reader()
         async for item in self._raw_items():
             for kind, text in pieces(item):
                 if only is None:
                     yield kind, text
                 elif kind == only:
                     yield text
+        for kind, text in pieces(None):
+            if only is None:
+                yield kind, text
+            elif kind == only:
+                yield text
 
     async def until_done(self) -> APIObject:
         """Read the stream to its end; the finished object (as a non-streamed call's)."""

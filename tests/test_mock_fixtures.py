@@ -25,25 +25,29 @@ ASK = [{"role": "user", "content": "What's the weather like?"}]
 
 
 def openai_result(reply):
-    """(text, reasoning, [(id, name, arguments)], finish, usage) of a completion or its chunks."""
+    """(text, reasoning, [(id, name, arguments)], finish, usage) of a completion or its chunks;
+    the reasoning in whichever shape it came (reasoning_content, reasoning_details, <think>)."""
     if not isinstance(reply, list):
         message = reply.choices[0].message
         calls = [(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or []]
-        return message.content or "", message.reasoning_content or "", calls, reply.choices[0].finish_reason, reply.usage
+        thought, text = tokenhub._split_think(message.content or "")
+        reasoning = (message.reasoning_content or "") + "".join(d.text for d in message.reasoning_details or ()) + thought
+        return text, reasoning, calls, reply.choices[0].finish_reason, reply.usage
     text, reasoning, calls, finish, usage = "", "", {}, None, None
     for chunk in reply:
         usage = chunk.usage or usage
         for choice in chunk.choices:
             delta = choice.delta
             text += delta.content or ""
-            reasoning += delta.reasoning_content or ""
+            reasoning += (delta.reasoning_content or "") + "".join(d.text for d in delta.reasoning_details or ())
             for piece in delta.tool_calls or []:
                 call = calls.setdefault(piece["index"], ["", "", ""])
                 call[0] = piece.get("id") or call[0]
                 call[1] = (piece.get("function") or {}).get("name") or call[1]
                 call[2] += (piece.get("function") or {}).get("arguments") or ""
             finish = choice.finish_reason or finish
-    return text, reasoning, [tuple(calls[i]) for i in sorted(calls)], finish, usage
+    thought, text = tokenhub._split_think(text)
+    return text, reasoning + thought, [tuple(calls[i]) for i in sorted(calls)], finish, usage
 
 
 def anthropic_result(reply):
