@@ -1677,19 +1677,20 @@ def accumulate_response_event(snapshot: APIObject | None, event: Mapping[str, An
 
 
 def _at(entries: list[Any], index: Any) -> APIObject:
-    """The entry at a position, appended when new; a position past the end (or not a
-    number) is the next one, so a wild index cannot grow the list."""
-    if not isinstance(index, int) or isinstance(index, bool) or index < 0 or index > len(entries):
-        index = len(entries) if index != -1 else len(entries) - 1
-    if index >= len(entries) or index < 0:
-        entries.append(APIObject())
+    """The entry at ``index``; None (the event gave none) is the last one. A position
+    past the end, or not a number, is a new entry at the end: a wild index cannot
+    grow the list."""
+    if index is None and entries:
         return entries[-1]
-    return entries[index]
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(entries):
+        return entries[index]
+    entries.append(APIObject())
+    return entries[-1]
 
 
 def _output_item(snapshot: APIObject, event: Mapping[str, Any]) -> APIObject:
     output = snapshot.setdefault("output", [])
-    return _at(output, event.get("output_index", len(output) - 1))
+    return _at(output, event.get("output_index"))
 
 
 def _part(item: APIObject, field: str, index: Any) -> APIObject:

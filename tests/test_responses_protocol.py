@@ -241,3 +241,19 @@ def test_an_injected_error_event_is_numbered_in_sequence(mock):
     numbers = [json.loads(block.split("data: ", 1)[1])["sequence_number"] for block in blocks]
     last = json.loads(blocks[-1].split("data: ", 1)[1])
     assert numbers == [0, 1, 2, 3] and last["type"] == "error" and last["code"] == "rate_limit_error"
+
+
+def test_the_accumulator_places_parts_and_never_grows_on_a_wild_index():
+    events = [
+        {"type": "response.output_item.added", "output_index": 0, "item": {"type": "message", "content": []}},
+        {"type": "response.content_part.added", "output_index": 0, "content_index": 0,
+         "part": {"type": "output_text", "text": ""}},
+        {"type": "response.output_text.delta", "output_index": 0, "content_index": 0, "delta": "Hel"},
+        {"type": "response.output_text.delta", "content_index": 0, "delta": "lo"},  # no output_index: the last item
+        {"type": "response.output_item.added", "output_index": 10 ** 9, "item": {"type": "function_call"}},
+    ]
+    snapshot = None
+    for event in events:
+        snapshot = tokenhub.accumulate_response_event(snapshot, event)
+    assert len(snapshot.output) == 2 and snapshot.output[1].type == "function_call"
+    assert tokenhub.final_response(snapshot).output_text == "Hello"
