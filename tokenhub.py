@@ -70,6 +70,9 @@ __all__ = [
     "pydantic_function_tool",
     "APIResponse",
     "AsyncToolRunner",
+    # batches
+    "run_batch",
+    "Batch",
     # server-sent events
     "ServerSentEvent",
     "SSEDecoder",
@@ -92,6 +95,7 @@ __all__ = [
     "StreamError",
     "IncompleteStreamError",
     "SizeLimitError",
+    "BatchInputError",
 ]
 
 import os
@@ -104,7 +108,7 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # names for annotations only; keeps `typing` off the import path
     import ssl
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from typing import Any, BinaryIO, Tuple
 
     _Step = Callable[["ServerSentEvent", Callable[[str], Any]], Tuple[Any, bool]]
@@ -277,6 +281,19 @@ class IncompleteStreamError(StreamError):
 
 class SizeLimitError(ProtocolError):
     """A line, an event or a body exceeded its configured size limit."""
+
+
+class BatchInputError(ValueError):
+    """A batch's input has bad requests: ``problems`` lists each as ``(number, what
+    is wrong)``, numbered by line of a file (or position in a list), from 1."""
+
+    def __init__(self, problems: list[tuple[int, str]], unit: str = "line") -> None:
+        shown = ["  %s %d: %s" % (unit, number, text) for number, text in problems[:_SHOWN_PROBLEMS]]
+        if len(problems) > _SHOWN_PROBLEMS:
+            shown.append("  ... and %d more" % (len(problems) - _SHOWN_PROBLEMS))
+        super().__init__("%d bad request%s in the batch input; nothing was sent:\n%s"
+                         % (len(problems), "" if len(problems) == 1 else "s", "\n".join(shown)))
+        self.problems = problems
 
 
 _STATUS_ERRORS = {
@@ -2427,6 +2444,7 @@ class _Meter:
 
         self.prices = dict(prices or {})
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         self._total = APIObject(requests=0, input_tokens=0, output_tokens=0, reasoning_tokens=0, cached_tokens=0,
                                 cost=0.0, unpriced_requests=0)
 
@@ -2437,6 +2455,10 @@ class _Meter:
             usage, cost = usage_of(reply), cost_of(reply, prices=self.prices)
         except ValueError:  # not a reply of a chat protocol (a model list)
             return
+        if self._pid != os.getpid():  # a child made by fork: the parent's lock may be held for good
+            import threading
+
+            self._pid, self._lock = os.getpid(), threading.Lock()
         with self._lock:
             total = self._total
             total["requests"] += 1
@@ -3534,6 +3556,10 @@ class _Conn:
         except OSError:
             pass
 
+    # Closing a descriptor (no shutdown, no TLS close_notify) leaves the connection
+    # open for the other process that holds it.
+    forget = close
+
 
 class _PoolBase:
     """Idle keep-alive connections to one origin, and where new ones go (a proxy?)."""
@@ -3544,6 +3570,19 @@ class _PoolBase:
         self._max_idle = max_idle
         self._idle: list[Any] = []
         self._proxy: Any = _UNRESOLVED
+        self._pid = os.getpid()
+
+    def _forked(self) -> bool:
+        """True, once, in a child process made by fork: the idle connections it
+        inherited are the parent's, so they are let go (their descriptors closed,
+        which leaves the parent's connections open) and never used here."""
+        if self._pid == os.getpid():
+            return False
+        self._pid = os.getpid()
+        inherited, self._idle = self._idle, []
+        for conn in inherited:
+            conn.forget()
+        return True
 
     @property
     def proxy(self) -> _Proxy | None:
@@ -3596,16 +3635,25 @@ class _Pool(_PoolBase):
     def free(self) -> None:
         """The connection that admit() allowed is gone."""
 
+    def _guard(self) -> Any:
+        """The pool's lock; in a child made by fork, a new one (the parent's may have
+        been held by a thread that does not exist here)."""
+        if self._forked():
+            import threading
+
+            self._lock = threading.Lock()
+        return self._lock
+
     def acquire(self) -> _Conn | None:
-        with self._lock:
+        with self._guard():
             return self._take_idle()
 
     def release(self, conn: _Conn) -> None:
-        with self._lock:
+        with self._guard():
             self._keep_idle(conn)
 
     def close(self) -> None:
-        with self._lock:
+        with self._guard():
             super().close()
 
     def __del__(self) -> None:
@@ -3747,6 +3795,11 @@ class _AsyncConn:
     def clean(self) -> bool:
         return not (self._chunks or self._eof) and not self.transport.is_closing()
 
+    def forget(self) -> None:
+        """Drop a connection inherited through fork; its loop is the parent's, so
+        the transport is left untouched (the parent's connection stays open)."""
+        self.transport = None
+
     def close(self) -> None:
         transport, self.transport = self.transport, None
         if transport is not None:
@@ -3817,6 +3870,7 @@ class _AsyncPool(_PoolBase):
                 return
 
     def acquire(self) -> _AsyncConn | None:
+        self._forked()
         return self._take_idle()
 
     def release(self, conn: _AsyncConn) -> None:
@@ -3838,9 +3892,11 @@ class _AsyncPool(_PoolBase):
 class _TLS:
     """A client's one TLS context: built at once when configured, else at first use."""
 
-    __slots__ = ("_context",)
+    __slots__ = ("_context", "_settings")
 
     def __init__(self, ca_file: str | None, client_cert: Any, context: ssl.SSLContext | None) -> None:
+        # What a pickled client carries: the files, which the unpickled one loads again.
+        self._settings = None if context is not None else (ca_file, client_cert)
         if context is None and (ca_file or client_cert):
             import ssl
 
@@ -3849,6 +3905,12 @@ class _TLS:
                 certfile, keyfile = (client_cert, None) if isinstance(client_cert, str) else client_cert
                 context.load_cert_chain(certfile, keyfile)
         self._context = context
+
+    def __reduce__(self) -> Any:
+        if self._settings is None:
+            raise TypeError("a client made with ssl_context= cannot be pickled (an SSLContext cannot be); "
+                            "pass ca_file= and client_cert= instead, which are loaded again where it is unpickled")
+        return (_TLS, self._settings + (None,))
 
     def context(self) -> ssl.SSLContext:
         if self._context is None:
@@ -3961,6 +4023,25 @@ class _Client:
         self.default_headers = dict(default_headers or {})
         self._meter = _Meter(prices)
 
+    # A client pickles as its configuration (key, URLs, limits, prices): the copy opens
+    # its own connections and starts its own usage total, so it can go to another
+    # process (multiprocessing's spawn, Ray, Spark) and work there.
+    _UNPICKLED = ("_pools", "_loop_pools", "_meter")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {name: value for name, value in self.__dict__.items() if name not in self._UNPICKLED}
+        state["_prices"] = self._meter.prices
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        self._meter = _Meter(state.pop("_prices"))
+        self.__dict__.update(state)
+        self._open_pools()
+
+    def _open_pools(self) -> None:
+        raise NotImplementedError
+
     @property
     def usage(self) -> APIObject:
         """This client's running total (its copies' too): ``requests``, ``input_tokens``,
@@ -4004,9 +4085,8 @@ class _Client:
             raise TypeError(
                 "with_options() takes %s, got %s" % (", ".join(_OPTIONS), ", ".join(sorted(unknown)))
             )
-        import copy
-
-        clone = copy.copy(self)
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)  # not copy.copy: that would pickle, and share nothing
         if "timeout" in options:
             clone.timeout = _as_timeout(options["timeout"])
         if "max_retries" in options:
@@ -4145,6 +4225,9 @@ class TokenHub(_Client):
 
     def __init__(self, api_key: str | None = None, **options: Any) -> None:
         super().__init__(api_key, **options)
+        self._open_pools()
+
+    def _open_pools(self) -> None:
         self._pools = [_Pool(origin, self._tls) for origin in self._origins]
 
     def __enter__(self) -> TokenHub:
@@ -4201,6 +4284,9 @@ class AsyncTokenHub(_Client):
 
     def __init__(self, api_key: str | None = None, **options: Any) -> None:
         super().__init__(api_key, **options)
+        self._open_pools()
+
+    def _open_pools(self) -> None:
         import weakref
 
         self._loop_pools: Any = weakref.WeakKeyDictionary()  # event loop -> its pools
@@ -5482,7 +5568,546 @@ class AsyncToolRunner(_RunnerBase):
 
 
 # ---------------------------------------------------------------------------
-# Command line: python3 tokenhub.py chat "..." | models
+# Batches: many requests at once, each result as it finishes (run_batch, tokenhub batch)
+# ---------------------------------------------------------------------------
+
+#: The OpenAI Batch API's request URLs that TokenHub serves, and the protocol of each.
+_BATCH_URLS = {"/v1/chat/completions": _CHAT, "/v1/messages": _MESSAGES, "/v1/responses": _RESPONSES}
+_BATCH_KEYS = ("custom_id", "method", "url", "body")
+_BATCH_CONCURRENCY = 8
+_BATCH_RETRIES = 5  # a batch rides out a 429 storm longer than one call does (the client's 2)
+_SLOW_DOWN = (429, 529)  # "too many requests", "overloaded": the batch's concurrency halves
+_SHOWN_PROBLEMS = 20  # input problems listed in a BatchInputError's message (all are in .problems)
+
+
+class _BatchItem:
+    """One request of a batch: its id, protocol and body, and its place in the input."""
+
+    __slots__ = ("custom_id", "protocol", "body", "number")
+
+    def __init__(self, custom_id: str, protocol: _Protocol, body: dict[str, Any], number: int) -> None:
+        self.custom_id = custom_id
+        self.protocol = protocol
+        self.body = body
+        self.number = number
+
+
+def _json_shown(value: Any) -> str:
+    """A JSON value for a message: its kind and a short excerpt."""
+    import json
+
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    kind = kinds.get(type(value), "a number")
+    if value is None:
+        return kind
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text, kind = repr(value), "a %s" % type(value).__name__
+    return "%s (%s)" % (kind, _excerpt(text, 60))
+
+
+def _batch_item(value: Any, number: int, model: str | None) -> _BatchItem:
+    """The request one input value stands for; ValueError says what is wrong with it.
+
+    The long form is OpenAI's Batch API request line (``custom_id``, ``method``,
+    ``url``, ``body``); the short forms (a prompt string, ``{"prompt": ...}``,
+    ``{"messages": [...]}``, which may also carry ``custom_id`` and body
+    parameters) are Chat Completions requests whose id is ``number``."""
+    if isinstance(value, str):
+        value = {"prompt": value}
+    if not isinstance(value, dict):
+        raise ValueError('expected a batch request {"custom_id", "method", "url", "body"}, a prompt string, '
+                         '{"prompt": ...} or {"messages": [...]}, got %s' % _json_shown(value))
+    if {"url", "body", "method"} & set(value):
+        unknown = sorted(set(value) - set(_BATCH_KEYS))
+        if unknown:
+            raise ValueError("unexpected key(s) %s in a batch request (expected %s)"
+                             % (", ".join(map(repr, unknown)), ", ".join(_BATCH_KEYS)))
+        custom_id = _batch_id(value.get("custom_id"))
+        if value.get("method", "POST") != "POST":
+            raise ValueError('expected "method": "POST", got %s' % _json_shown(value["method"]))
+        protocol = _BATCH_URLS.get(value.get("url")) if isinstance(value.get("url"), str) else None
+        if protocol is None:
+            raise ValueError('expected "url" to be one of %s, got %s' % (", ".join(_BATCH_URLS), _json_shown(value.get("url"))))
+        if not isinstance(value.get("body"), dict):
+            raise ValueError('expected "body" to be an object, got %s' % _json_shown(value.get("body")))
+        body = dict(value["body"])
+    else:
+        if ("prompt" in value) == ("messages" in value):
+            raise ValueError('expected an object with "prompt" or "messages" (one of them), or a batch request '
+                             '{"custom_id", "method", "url", "body"}; got one with keys %s'
+                             % (", ".join(map(repr, sorted(value))) or "none"))
+        body = dict(value)
+        custom_id = _batch_id(body.pop("custom_id", str(number)))
+        if "prompt" in body:
+            prompt = body.pop("prompt")
+            if not isinstance(prompt, str):
+                raise ValueError('expected "prompt" to be a string, got %s' % _json_shown(prompt))
+            body["messages"] = [{"role": "user", "content": prompt}]
+        protocol = _CHAT
+    return _BatchItem(custom_id, protocol, _batch_body(body, protocol, model), number)
+
+
+def _batch_id(custom_id: Any) -> str:
+    if not isinstance(custom_id, str) or not custom_id:
+        raise ValueError('expected "custom_id" to be a non-empty string, got %s' % _json_shown(custom_id))
+    return custom_id
+
+
+def _batch_body(body: dict[str, Any], protocol: _Protocol, model: str | None) -> dict[str, Any]:
+    """A request body checked for what its protocol cannot do without, the default model filled in."""
+    if "model" not in body:
+        if model is None:
+            raise ValueError('no "model" in the body, and no default model was given')
+        body["model"] = model
+    if not isinstance(body["model"], str) or not body["model"]:
+        raise ValueError('expected "model" to be a model id, got %s' % _json_shown(body["model"]))
+    if protocol is _RESPONSES:
+        if "input" not in body:
+            raise ValueError('expected "input" in the body of a /v1/responses request')
+    elif not isinstance(body.get("messages"), list) or not body["messages"]:
+        raise ValueError('expected "messages" to be a non-empty list, got %s' % _json_shown(body.get("messages")))
+    if protocol is _MESSAGES and "max_tokens" not in body:
+        raise ValueError('expected "max_tokens" in the body: the Anthropic protocol requires it')
+    if body.get("stream") not in (None, True, False):
+        raise ValueError('expected "stream" to be true or false, got %s' % _json_shown(body["stream"]))
+    if body.get("stream") is True and protocol is _CHAT:
+        body.setdefault("stream_options", {"include_usage": True})  # else a streamed reply has no usage, no cost
+    return body
+
+
+def _batch_items(entries: Iterable[tuple[int, Any]], model: str | None, *, unit: str) -> list[_BatchItem]:
+    """Every request of an input, checked whole: BatchInputError lists each bad
+    entry (a ValueError in ``entries`` is one that could not be read) and each
+    ``custom_id`` used twice, by ``unit`` and number."""
+    items: list[_BatchItem] = []
+    problems: list[tuple[int, str]] = []
+    first: dict[str, int] = {}
+    for number, value in entries:
+        try:
+            if isinstance(value, ValueError):
+                raise value
+            item = _batch_item(value, number, model)
+        except ValueError as error:
+            problems.append((number, str(error)))
+            continue
+        if first.setdefault(item.custom_id, number) != number:
+            problems.append((number, "custom_id %s was already used on %s %d"
+                             % (_excerpt(repr(item.custom_id), 80), unit, first[item.custom_id])))
+            continue
+        items.append(item)
+    if problems:
+        raise BatchInputError(problems, unit)
+    return items
+
+
+def _batch_lines(data: bytes) -> Iterator[tuple[int, Any]]:
+    """The values of a JSON Lines input, numbered by line; blank lines are skipped
+    (but counted), and a line that does not parse is a ValueError in its place."""
+    import json
+
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, ValueError("not UTF-8 text (byte %d of the line)" % (exc.start + 1))
+            continue
+        if number == 1 and text.startswith("\ufeff"):
+            text = text[1:]
+        try:
+            yield number, json.loads(text)
+        except RecursionError:
+            yield number, ValueError("JSON nested too deeply")
+        except ValueError as exc:
+            yield number, ValueError("not JSON: %s" % exc)
+
+
+def _shard_of(custom_id: str, count: int) -> int:
+    """The shard (0 to count - 1) a request belongs to: a hash of its id, the same on every machine."""
+    import hashlib
+
+    digest = hashlib.sha256(custom_id.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def _check_shard(shard: Any) -> tuple[int, int] | None:
+    if shard is None:
+        return None
+    if (not isinstance(shard, tuple) or len(shard) != 2 or any(isinstance(n, bool) or not isinstance(n, int) for n in shard)
+            or not 0 <= shard[0] < shard[1]):
+        raise ValueError("shard must be (index, count) with 0 <= index < count, got %r" % (shard,))
+    return shard
+
+
+def _async_twin(client: Any) -> AsyncTokenHub:
+    """An async client with a blocking client's configuration and usage total."""
+    if isinstance(client, AsyncTokenHub):
+        return client
+    if not isinstance(client, TokenHub):
+        raise TypeError("client must be a TokenHub or AsyncTokenHub, got %s" % type(client).__name__)
+    twin = object.__new__(AsyncTokenHub)
+    twin.__dict__.update({name: value for name, value in client.__dict__.items() if name not in _Client._UNPICKLED})
+    twin._meter = client._meter  # what the batch spends shows in client.usage
+    twin._open_pools()
+    return twin
+
+
+class _Gate:
+    """How many of a batch's requests may be in flight. At most ``ceiling``; when
+    the server says slow down (429, 529) the limit halves, at most once per round
+    (only a request sent after the last cut can cut again), and nothing starts
+    until its Retry-After has passed; each success adds 1/limit, so the limit
+    climbs back by one per round: additive increase, multiplicative decrease."""
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.limit = float(ceiling)
+        self.active = 0
+        self.tickets = 0  # attempts let in so far
+        self.cut_at = 0  # the ticket count when the limit was last cut
+        self.open_at = 0.0  # the monotonic time before which nothing starts
+        self._waiters: list[Any] = []
+
+    async def enter(self) -> int:
+        """Wait for a free place; the attempt's ticket."""
+        import asyncio
+
+        while True:
+            pause = self.open_at - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            elif self.active < int(self.limit):
+                break
+            else:
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                try:
+                    await waiter
+                finally:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+        self.active += 1
+        self.tickets += 1
+        return self.tickets
+
+    def leave(self, ticket: int, *, slow_down: float | None = None, succeeded: bool = False) -> None:
+        """An attempt ended: told to slow down (and for how long), a success, or neither."""
+        self.active -= 1
+        if slow_down is not None:
+            if ticket > self.cut_at:
+                self.limit = max(1.0, self.limit / 2)
+                self.cut_at = self.tickets
+            self.open_at = max(self.open_at, time.monotonic() + slow_down)
+        elif succeeded:
+            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def _failure_code(error: BaseException) -> str:
+    """The ``error.code`` of a failed request's output line."""
+    if isinstance(error, APIStatusError):
+        return str(error.code or error.type or "http_%d" % error.status_code)
+    for kind, code in ((APITimeoutError, "timeout"), (APIConnectionError, "connection_error"),
+                       (SizeLimitError, "size_limit"), (StreamError, "stream_error"), (ProtocolError, "protocol_error")):
+        if isinstance(error, kind):
+            return code
+    return "invalid_request" if isinstance(error, (TypeError, ValueError)) else "error"
+
+
+class Batch:
+    """A batch of requests being run; what :func:`run_batch` returns.
+
+    Iterate it, with ``for`` from blocking code or ``async for`` from a coroutine,
+    for each result as it finishes: an :class:`APIObject` in OpenAI's Batch
+    output format, ``{"id", "custom_id", "response", "error"}``. A success has
+    ``response = {"status_code", "request_id", "body"}`` (``body`` the reply, or
+    for ``"stream": true`` the object the stream adds up to) and ``error`` None;
+    a failure has ``error = {"code", "message"}`` and ``response`` the HTTP error
+    reply, or None when there was none. A batch runs once.
+
+    ``summary`` tells how it goes, at any moment: ``total`` (requests this run
+    will try), ``succeeded``, ``failed``, ``skipped`` (in ``skip``),
+    ``in_flight``, ``concurrency`` (the limit now: lower after a 429 or 529),
+    ``input_tokens``, ``output_tokens``, ``reasoning_tokens``, ``cost`` (USD, of
+    the replies whose model has a price), ``unpriced`` (replies whose model has
+    none), ``elapsed`` (seconds), ``requests_per_second``, and ``stopped``: None,
+    ``"cost"`` (``max_cost`` was reached), ``"authentication"`` (a 401: the
+    key is wrong, so nothing more is sent) or ``"interrupted"``.
+    """
+
+    def __init__(self, items: list[_BatchItem], *, client: Any = None, concurrency: int = _BATCH_CONCURRENCY,
+                 max_retries: int = _BATCH_RETRIES, max_cost: float | None = None,
+                 prices: Mapping[str, tuple[float, float]] | None = None, shard: tuple[int, int] | None = None,
+                 skip: Iterable[str] = ()) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError("concurrency must be a whole number >= 1, got %r" % (concurrency,))
+        if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float))
+                                     or not 0 <= max_cost < float("inf")):
+            raise ValueError("max_cost must be a number of USD >= 0, got %r" % (max_cost,))
+        shard = _check_shard(shard)
+        self._owns_client = client is None
+        self._client = _async_twin(client) if client is not None else AsyncTokenHub()
+        if not (self._client._api_key or self._client._auth_token):
+            self._client._auth_headers(_CHAT)  # the error that names the variables to set
+        self.concurrency = concurrency
+        self.max_retries = _check_retries(max_retries)
+        self.max_cost = max_cost
+        self.prices = dict(_PRICES, **self._client._meter.prices, **dict(prices or {}))
+        if shard is not None:
+            items = [item for item in items if _shard_of(item.custom_id, shard[1]) == shard[0]]
+        done = set(skip)
+        import collections
+
+        self._pending = collections.deque(item for item in items if item.custom_id not in done)
+        if max_cost is not None:
+            unpriced = sorted({item.body["model"] for item in self._pending} - set(self.prices))
+            if unpriced:
+                raise ValueError("max_cost needs a price for every model, and %s %s none; give prices= "
+                                 "{model: (input, output)} in USD per million tokens"
+                                 % (", ".join(unpriced), "has" if len(unpriced) == 1 else "have"))
+        self._count = dict(total=len(self._pending), succeeded=0, failed=0, skipped=len(items) - len(self._pending),
+                           in_flight=0, input_tokens=0, output_tokens=0, reasoning_tokens=0, cost=0.0,
+                           unpriced=0, priced=0)
+        self._gate = _Gate(concurrency)
+        self._started: float | None = None
+        self._ended: float | None = None
+        self.stopped: str | None = None
+        self._ran = False
+
+    @property
+    def summary(self) -> APIObject:
+        """How the batch stands (see the class's description)."""
+        count = self._count
+        end = self._ended if self._ended is not None else time.monotonic()
+        elapsed = end - self._started if self._started is not None else 0.0
+        finished = count["succeeded"] + count["failed"]
+        return APIObject(
+            total=count["total"], succeeded=count["succeeded"], failed=count["failed"], skipped=count["skipped"],
+            in_flight=count["in_flight"], not_started=len(self._pending), concurrency=max(1, int(self._gate.limit)),
+            input_tokens=count["input_tokens"], output_tokens=count["output_tokens"],
+            reasoning_tokens=count["reasoning_tokens"], cost=count["cost"], unpriced=count["unpriced"],
+            elapsed=elapsed, requests_per_second=finished / elapsed if elapsed > 0 else 0.0, stopped=self.stopped,
+        )
+
+    def __iter__(self) -> Iterator[APIObject]:
+        """The results, from blocking code: the batch runs on an event loop of its own."""
+        import asyncio
+
+        loop = asyncio.new_event_loop()
+        results = self._results()
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(results.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            try:
+                loop.run_until_complete(results.aclose())
+                loop.run_until_complete(self._client.close())  # this loop's connections: the loop ends here
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+    def __aiter__(self) -> Any:
+        return self._results()
+
+    async def _results(self) -> Any:
+        import asyncio
+
+        if self._ran:
+            raise RuntimeError("a Batch runs once; for the rest, call run_batch() again with skip= the ids done")
+        self._ran = True
+        self._started = time.monotonic()
+        done: Any = asyncio.Queue()
+        workers = [asyncio.ensure_future(self._work(done)) for _ in range(min(self.concurrency, len(self._pending)))]
+        live = len(workers)
+        try:
+            while live:
+                result = await done.get()
+                if result is None:
+                    live -= 1
+                elif isinstance(result, BaseException):
+                    raise result  # a failure of tokenhub's own, not of a request
+                else:
+                    yield result
+        except (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
+            self.stopped = self.stopped or "interrupted"
+            raise
+        finally:
+            self._ended = time.monotonic()
+            for worker in workers:
+                worker.cancel()
+            if workers:
+                await asyncio.gather(*workers, return_exceptions=True)
+            if self._owns_client:
+                await self._client.close()
+
+    def _next(self) -> _BatchItem | None:
+        """The next request to start, or None: no more, or the batch has stopped."""
+        if self.stopped or not self._pending:
+            return None
+        count = self._count
+        if self.max_cost is not None:
+            # Spent, plus what those in flight will likely cost (the mean so far), plus this one.
+            each = count["cost"] / count["priced"] if count["priced"] else 0.0
+            if count["cost"] >= self.max_cost or count["cost"] + (count["in_flight"] + 1) * each > self.max_cost:
+                self.stopped = "cost"
+                return None
+        count["in_flight"] += 1
+        return self._pending.popleft()
+
+    async def _work(self, done: Any) -> None:
+        import asyncio
+
+        try:
+            while True:
+                item = self._next()
+                if item is None:
+                    return
+                try:
+                    result = await self._run(item)
+                finally:
+                    self._count["in_flight"] -= 1
+                done.put_nowait(result)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: B902 - handed to the reader, raised there
+            done.put_nowait(exc)
+        finally:
+            done.put_nowait(None)
+
+    async def _run(self, item: _BatchItem) -> APIObject:
+        """One request, tried as the client's retry policy says (a stream that
+        breaks is tried again whole); its output line."""
+        import asyncio
+
+        budget = _Budget(self._client.timeout)
+        attempt = 0
+        while True:
+            ticket = await self._gate.enter()
+            slow_down = None
+            try:
+                reply = await self._send(item)
+            except (APIError, TypeError, ValueError) as error:
+                try:
+                    if isinstance(error, AuthenticationError):
+                        self.stopped = "authentication"  # every other request would fail the same way
+                        raise
+                    if not isinstance(error, APIError):
+                        raise
+                    delay = _retry_wait(error, attempt, self.max_retries, budget)
+                except (APIError, TypeError, ValueError):
+                    return self._failed(item, error)
+                finally:
+                    if isinstance(error, APIStatusError) and error.status_code in _SLOW_DOWN:
+                        slow_down = _retry_delay(error.headers, attempt)
+                    self._gate.leave(ticket, slow_down=slow_down)
+                await asyncio.sleep(delay)
+                attempt += 1
+            except BaseException:
+                self._gate.leave(ticket)
+                raise
+            else:
+                self._gate.leave(ticket, succeeded=True)
+                return self._succeeded(item, reply)
+
+    async def _send(self, item: _BatchItem) -> APIObject:
+        result = await self._client._call(item.protocol, dict(item.body), {"max_retries": 0}, keep=True)
+        if isinstance(result, AsyncStream):
+            try:
+                return await result.until_done()
+            finally:
+                await result.close()
+        return result
+
+    def _succeeded(self, item: _BatchItem, reply: APIObject) -> APIObject:
+        count = self._count
+        count["succeeded"] += 1
+        try:
+            usage = usage_of(reply)
+        except ValueError:  # not a reply shape tokenhub knows: kept, but nothing to count
+            usage = APIObject()
+        for key in ("input_tokens", "output_tokens", "reasoning_tokens"):
+            count[key] += usage.get(key) or 0
+        price = self.prices.get(reply.get("model")) or self.prices.get(item.body["model"])
+        if price is None or usage.get("input_tokens") is None or usage.get("output_tokens") is None:
+            count["unpriced"] += 1
+        else:
+            count["cost"] += (usage["input_tokens"] * price[0] + usage["output_tokens"] * price[1]) / 1e6
+            count["priced"] += 1
+        response = APIObject(status_code=200, request_id=reply._request_id, body=reply)
+        return _batch_line(item.custom_id, response, None)
+
+    def _failed(self, item: _BatchItem, error: BaseException) -> APIObject:
+        self._count["failed"] += 1
+        response = None
+        if isinstance(error, APIStatusError):
+            response = APIObject(status_code=error.status_code, request_id=error.request_id, body=error.body)
+        return _batch_line(item.custom_id, response, APIObject(code=_failure_code(error), message=str(error)))
+
+
+def _batch_line(custom_id: str, response: APIObject | None, error: APIObject | None) -> APIObject:
+    return APIObject(id="batch_req_" + os.urandom(12).hex(), custom_id=custom_id, response=response, error=error)
+
+
+def run_batch(
+    requests: Iterable[Any],
+    *,
+    client: TokenHub | AsyncTokenHub | None = None,
+    model: str | None = None,
+    concurrency: int = _BATCH_CONCURRENCY,
+    max_retries: int = _BATCH_RETRIES,
+    max_cost: float | None = None,
+    prices: Mapping[str, tuple[float, float]] | None = None,
+    shard: tuple[int, int] | None = None,
+    skip: Iterable[str] = (),
+) -> Batch:
+    """Run many requests at once; iterate the :class:`Batch` for each result as it finishes::
+
+        for result in tokenhub.run_batch(["Hello", "Name a prime"], model="deepseek-v4-flash"):
+            print(result.custom_id, result.response.body.choices[0].message.content)
+
+        async for result in tokenhub.run_batch(requests, client=async_client):
+            ...
+
+    - ``requests``: OpenAI Batch API request lines as dicts (``custom_id``,
+      ``method``, ``url`` of ``/v1/chat/completions``, ``/v1/messages`` or
+      ``/v1/responses``, ``body``), or short forms: a prompt string,
+      ``{"prompt": ...}`` or ``{"messages": [...]}`` (whose ``custom_id`` is
+      their 1-based position, as a string). All are checked before anything is
+      sent: :class:`BatchInputError` lists every bad one, and every id used twice.
+    - ``client``: a :class:`TokenHub` or :class:`AsyncTokenHub` whose key,
+      URL and limits are used (its ``usage`` counts the batch); by default one
+      made from the environment. ``model``: the model of requests that name none.
+    - ``concurrency`` requests in flight (8); a 429 or 529 halves it and its
+      Retry-After holds new requests back; it climbs back as requests succeed.
+      Each request is tried up to ``max_retries`` (5) more times, as the
+      client retries; then its result carries the error.
+    - ``max_cost`` (USD): no request starts once the cost so far plus an
+      estimate for those in flight would pass it (``summary.stopped == "cost"``);
+      every model needs a price, from tokenhub's table or ``prices``
+      (``{"model": (input, output)}`` in USD per million tokens).
+    - ``shard=(i, n)``: only the requests whose ``custom_id`` hashes to shard
+      ``i`` of ``n``, so ``n`` processes or machines split one input with no
+      coordination. ``skip``: ids already done, not sent again.
+
+    Clients pickle and survive ``fork``, so this runs as is in
+    ``multiprocessing`` workers, Ray tasks or Spark partitions.
+    """
+    items = _batch_items(enumerate(requests, 1), model, unit="request")
+    return Batch(items, client=client, concurrency=concurrency, max_retries=max_retries, max_cost=max_cost,
+                 prices=prices, shard=shard, skip=skip)
+
+
+# ---------------------------------------------------------------------------
+# Command line: python3 tokenhub.py chat "..." | models | batch
 # ---------------------------------------------------------------------------
 
 _DEFAULT_MODEL = "deepseek-v4-flash"  # current, fast, thinks by default (PROTOCOL.md)
@@ -5505,7 +6130,7 @@ class _UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     """The ``tokenhub`` command (``python3 tokenhub.py``, ``python3 -m tokenhub``):
-    ``chat`` and ``models``; ``--help`` on each. Returns the exit status: 0 ok,
+    ``chat``, ``models`` and ``batch``; ``--help`` on each. Returns the exit status: 0 ok,
     1 an API error, 2 a usage error, 130 interrupted."""
     parser = _cli_parser()
     args = parser.parse_args(argv)
@@ -5615,17 +6240,46 @@ def _cli_parser() -> Any:
     )
     models.add_argument("--json", action="store_true", help="print the list as JSON")
     models.set_defaults(run=_cli_models)
+
+    batch = commands.add_parser(
+        "batch", parents=[shared], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="run a file of requests, many at once; resumable",
+        description="Run every request of INPUT (JSON Lines: OpenAI Batch API request lines, or a prompt "
+        "string, {\"prompt\": ...} or {\"messages\": [...]} a line) with CONCURRENCY in flight, writing each "
+        "result to OUTPUT (OpenAI's Batch output format) as it finishes, and the requests that still fail "
+        "after retries to OUTPUT's .errors.jsonl. Run the same command again to go on: requests already in "
+        "OUTPUT are skipped and failed ones tried again. Progress and a summary go to stderr. Exit status: "
+        "0 all succeeded, 1 some failed, 2 bad usage or input, 3 stopped at --max-cost, 130 interrupted.",
+        epilog="examples:\n  tokenhub batch prompts.jsonl -o results.jsonl -j 16\n"
+        "  tokenhub batch requests.jsonl -o out.jsonl --max-cost 5 --price glm-5=0.6/2.2\n"
+        "  tokenhub batch requests.jsonl -o part0.jsonl --shard 0/4   # one of four machines",
+    )
+    batch.add_argument("input", metavar="INPUT", help="the requests, one JSON value a line")
+    batch.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="where results go (appended to)")
+    batch.add_argument("-j", "--concurrency", dest="jobs", type=int, default=_BATCH_CONCURRENCY, metavar="N",
+                       help="requests in flight (default %d; lowered for a while after a 429 or 529)" % _BATCH_CONCURRENCY)
+    batch.add_argument("-m", "--model", default=os.environ.get("TOKENHUB_MODEL") or _DEFAULT_MODEL,
+                       help="the model of requests that name none (default %s, or TOKENHUB_MODEL)" % _DEFAULT_MODEL)
+    batch.add_argument("--max-cost", type=float, metavar="USD",
+                       help="start no request once the cost would pass this (exit 3; run again with more to go on)")
+    batch.add_argument("--price", action="append", default=[], metavar="MODEL=IN/OUT",
+                       help="a model's price in USD per million tokens, input/output (repeatable)")
+    batch.add_argument("--shard", metavar="I/N", help="run only shard I of N (0 <= I < N), by a hash of custom_id")
+    batch.add_argument("--max-retries", type=int, default=_BATCH_RETRIES, metavar="N",
+                       help="tries after the first, per request (default %d)" % _BATCH_RETRIES)
+    batch.set_defaults(run=_cli_batch)
     return parser
 
 
-def _cli_client(args: Any) -> TokenHub:
+def _cli_client(args: Any, kind: type = TokenHub) -> Any:
     try:
-        client = TokenHub(base_url=args.base_url, region=args.region,
-                          timeout=args.timeout if args.timeout is not None else 600.0)
+        client = kind(base_url=args.base_url, region=args.region,
+                      timeout=args.timeout if args.timeout is not None else 600.0)
     except ValueError as error:
         raise _UsageError(str(error)) from None
     if not (client._api_key or client._auth_token):
-        client.close()
+        if kind is TokenHub:
+            client.close()
         raise _UsageError("no API key: set the TOKENHUB_API_KEY environment variable "
                           "(export TOKENHUB_API_KEY=...)")
     return client
@@ -5761,6 +6415,239 @@ def _cli_models(args: Any) -> int:
             print(_shown("%-28s %s" % (model, owner), sys.stdout))
     return 0
 
+
+
+def _cli_batch(args: Any) -> int:
+    """``tokenhub batch``: run a JSON Lines file of requests into OUTPUT; resumable."""
+    import asyncio
+
+    shard, prices = _cli_shard(args.shard), _cli_prices(args.price)
+    if args.max_cost is not None and not 0 <= args.max_cost < float("inf"):
+        raise _UsageError("--max-cost: expected a number of USD >= 0, got %s" % args.max_cost)
+    if args.jobs < 1:
+        raise _UsageError("-j/--concurrency: expected a whole number >= 1, got %d" % args.jobs)
+    errors_path = _errors_path(args.output)
+    for path in (args.output, errors_path):
+        if os.path.exists(path) and os.path.exists(args.input) and os.path.samefile(path, args.input):
+            raise _UsageError("%s is the input: give -o a file of its own" % path)
+    try:
+        with open(args.input, "rb") as source:
+            data = source.read()
+    except OSError as error:
+        raise _UsageError("cannot read %s: %s" % (args.input, error.strerror or error)) from None
+    try:
+        items = _batch_items(_batch_lines(data), args.model, unit="line")
+    except BatchInputError as error:
+        raise _UsageError("%s: %s" % (args.input, _shown(str(error), sys.stderr))) from None
+    done = _batch_done(args.output)
+    client = _cli_client(args, AsyncTokenHub)
+    try:
+        run = Batch(items, client=client, concurrency=args.jobs, max_cost=args.max_cost, prices=prices,
+                    shard=shard, skip=done, max_retries=args.max_retries)
+    except ValueError as error:
+        raise _UsageError(str(error).replace("give prices= {model: (input, output)} in USD per million tokens",
+                                             "give --price MODEL=IN/OUT (USD per million tokens)")) from None
+    if os.path.exists(errors_path):
+        os.remove(errors_path)  # its requests are not in OUTPUT, so this run tries them again
+    progress = _Progress(sys.stderr, live=sys.stderr.isatty(), every=0.5 if sys.stderr.isatty() else 10.0)
+    try:
+        asyncio.run(_cli_batch_run(run, args, errors_path, progress))
+    except KeyboardInterrupt:
+        run.stopped = "interrupted"
+    progress.end(run.summary, args.output, errors_path)
+    return {"cost": 3, "interrupted": 130, "authentication": 1}.get(run.stopped or "", 1 if run.summary.failed else 0)
+
+
+async def _cli_batch_run(run: Batch, args: Any, errors_path: str, progress: _Progress) -> None:
+    import asyncio
+    import json
+
+    ticker = asyncio.ensure_future(progress.tick(run))
+    out = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    errors = None
+    try:
+        async for result in run:
+            line = (json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+            if result.error is None:
+                _write_line(out, line)
+            else:
+                if errors is None:
+                    errors = os.open(errors_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                _write_line(errors, line)
+                if args.verbose:
+                    progress.note("%s failed: %s" % (result.custom_id, result.error.message))
+            progress.show(run.summary)
+    finally:
+        ticker.cancel()
+        for fd in (out, errors):
+            if fd is not None:
+                os.close(fd)
+
+
+def _write_line(fd: int, line: bytes) -> None:
+    """One whole line, in as few writes as the system allows: a kill can tear only the
+    last line of the file, which the next run drops (``_batch_done``)."""
+    view = memoryview(line)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _errors_path(output: str) -> str:
+    """Where the failures of ``-o OUTPUT`` go: out.jsonl -> out.errors.jsonl."""
+    return output[: -len(".jsonl")] + ".errors.jsonl" if output.endswith(".jsonl") else output + ".errors.jsonl"
+
+
+def _batch_done(path: str) -> set[str]:
+    """The ``custom_id`` of every result already in OUTPUT. A torn last line (from a
+    killed run) is cut off; any other line that is not a result stops the run."""
+    import json
+
+    try:
+        with open(path, "rb+") as output:
+            data = output.read()
+            end = data.rfind(b"\n") + 1
+            if end < len(data):
+                output.truncate(end)
+                print("tokenhub: dropped an unfinished last line of %s (%d bytes, left by an interrupted run)"
+                      % (path, len(data) - end), file=sys.stderr)
+    except FileNotFoundError:
+        return set()
+    except OSError as error:
+        raise _UsageError("cannot read %s: %s" % (path, error.strerror or error)) from None
+    done = set()
+    for number, line in enumerate(data[:end].split(b"\n")[:-1], 1):
+        if not line.strip():
+            continue
+        try:
+            result = json.loads(line.decode("utf-8"))
+            custom_id = result["custom_id"]
+            if not isinstance(custom_id, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, RecursionError):
+            raise _UsageError("%s line %d is not a batch result (a JSON object with a string \"custom_id\"); "
+                              "not resuming over it: give another -o, or fix the file" % (path, number)) from None
+        done.add(custom_id)
+    return done
+
+
+def _cli_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    index, slash, count = text.partition("/")
+    try:
+        return _check_shard((int(index), int(count)) if slash else None)
+    except ValueError:
+        raise _UsageError("--shard: expected I/N with 0 <= I < N (such as 0/4), got %r" % text) from None
+
+
+def _cli_prices(specs: list[str]) -> dict[str, tuple[float, float]]:
+    prices = {}
+    for spec in specs:
+        model, equals, pair = spec.rpartition("=")
+        parts = pair.split("/")
+        try:
+            price = (float(parts[0]), float(parts[1])) if len(parts) == 2 and model and equals else None
+        except ValueError:
+            price = None
+        if price is None or not all(0 <= value < float("inf") for value in price):
+            raise _UsageError("--price: expected MODEL=IN/OUT in USD per million tokens (such as glm-5=0.6/2.2), "
+                              "got %r" % spec)
+        prices[model] = price
+    return prices
+
+
+class _Progress:
+    """A batch's progress on stderr: one live line on a terminal, else a plain line
+    every ``every`` seconds; and the summary at the end."""
+
+    def __init__(self, out: Any, *, live: bool, every: float) -> None:
+        self.out = out
+        self.live = live
+        self.every = every
+        self.shown_at = 0.0
+        self.drawn = False
+
+    async def tick(self, run: Batch) -> None:
+        import asyncio
+
+        while True:
+            await asyncio.sleep(self.every)
+            self.show(run.summary, force=True)
+
+    def show(self, summary: Mapping[str, Any], *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and (not self.live or now - self.shown_at < 0.1):
+            return
+        self.shown_at = now
+        line = _progress_line(summary)
+        if self.live:
+            self.out.write("\r\x1b[K" + line)
+            self.drawn = True
+        else:
+            self.out.write("tokenhub batch: %s\n" % line)
+        self.out.flush()
+
+    def note(self, text: str) -> None:
+        self._clear()
+        self.out.write("tokenhub batch: %s\n" % _shown(text, self.out))
+        self.out.flush()
+
+    def _clear(self) -> None:
+        if self.drawn:
+            self.out.write("\r\x1b[K")
+            self.drawn = False
+
+    def end(self, summary: Mapping[str, Any], output: str, errors_path: str) -> None:
+        self._clear()
+        for line in _summary_lines(summary, output, errors_path):
+            self.out.write("tokenhub batch: %s\n" % line)
+        self.out.flush()
+
+
+def _progress_line(summary: Mapping[str, Any]) -> str:
+    """done/total, rate, ETA, tokens, cost, errors."""
+    finished = summary["succeeded"] + summary["failed"]
+    rate = summary["requests_per_second"]
+    left = summary["total"] - finished
+    eta = "%s" % _duration(left / rate) if rate > 0 else "?"
+    return "%d/%d done, %.1f/s, ETA %s, tokens %d in / %d out, %s, %d error%s, concurrency %d" % (
+        finished, summary["total"], rate, eta, summary["input_tokens"], summary["output_tokens"],
+        _cost_text(summary), summary["failed"], "" if summary["failed"] == 1 else "s", summary["concurrency"])
+
+
+def _cost_text(summary: Mapping[str, Any]) -> str:
+    if summary["unpriced"] and not summary["cost"]:
+        return "cost unknown"
+    text = "$%.4f" % summary["cost"]
+    return text + " (+ %d unpriced)" % summary["unpriced"] if summary["unpriced"] else text
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    if seconds < 60:
+        return "%ds" % seconds
+    if seconds < 3600:
+        return "%dm%02ds" % divmod(seconds, 60)
+    return "%dh%02dm" % (seconds // 3600, seconds % 3600 // 60)
+
+
+def _summary_lines(summary: Mapping[str, Any], output: str, errors_path: str) -> list[str]:
+    lines = ["%d succeeded (in %s), %d failed%s, %d skipped as already done" % (
+        summary["succeeded"], output, summary["failed"], " (in %s)" % errors_path if summary["failed"] else "",
+        summary["skipped"])]
+    lines.append("tokens: %d in, %d out (%d reasoning); cost %s" % (
+        summary["input_tokens"], summary["output_tokens"], summary["reasoning_tokens"],
+        "unknown" if summary["unpriced"] and not summary["cost"] else "$%.6f" % summary["cost"]
+        + (" for the priced replies; %d of models without a price (--price)" % summary["unpriced"]
+           if summary["unpriced"] else "")))
+    lines.append("%.1f s, %.1f requests/s" % (summary["elapsed"], summary["requests_per_second"]))
+    stopped = {
+        "cost": "stopped at the cost limit: %d request(s) not started; run again with a higher --max-cost to go on"
+        % summary["not_started"],
+        "authentication": "stopped: the key was refused (401), so nothing more was sent",
+        "interrupted": "interrupted: requests in flight were cancelled; run again to go on",
+    }.get(summary["stopped"] or "")
+    return lines + [stopped] if stopped else lines
 
 if __name__ == "__main__":
     sys.exit(main())
