@@ -131,12 +131,14 @@ _SPELLED_TOKEN = re.compile(r"\w+\s*|[^\w\s]\s*|\s+")
 class RecordedRequest:
     """One request the server received: ``method``, ``path`` (with its query),
     ``headers`` (lower-case names), ``body`` (parsed JSON, or None), ``raw`` bytes,
-    and ``fixture``: the name of the fixture that answered it, or None."""
+    ``fixture``: the name of the fixture that answered it, or None, and
+    ``connection``: the number of the connection it came on (1 for the server's
+    first), which shows how a client reuses its connections."""
 
-    __slots__ = ("method", "path", "headers", "body", "raw", "fixture")
+    __slots__ = ("method", "path", "headers", "body", "raw", "fixture", "connection")
 
     def __init__(
-        self, method: str, path: str, headers: dict[str, str], body: Any, raw: bytes
+        self, method: str, path: str, headers: dict[str, str], body: Any, raw: bytes, connection: int | None = None
     ) -> None:
         self.method = method
         self.path = path
@@ -144,12 +146,14 @@ class RecordedRequest:
         self.body = body
         self.raw = raw
         self.fixture: str | None = None
+        self.connection = connection
 
     def to_dict(self) -> dict[str, Any]:
         """The request as JSON-ready data (``raw`` as text, undecodable bytes escaped)."""
         return {
             "method": self.method, "path": self.path, "headers": self.headers, "body": self.body,
             "raw": self.raw.decode("utf-8", "backslashreplace"), "fixture": self.fixture,
+            "connection": self.connection,
         }
 
     def __repr__(self) -> str:
@@ -1949,6 +1953,7 @@ class _Handler(BaseHTTPRequestHandler):
         # A silent client (mid-request, or idle between requests) frees its thread
         # after this; a client that stops reading a stream, too (writes time out).
         self.timeout = self.server.owner.client_timeout
+        self.number = self.server.owner._next_connection()
         super().setup()
         # Replies go out as a head write then a body write (or one write per event);
         # with Nagle's algorithm each second write waits ~40 ms for a delayed ACK.
@@ -2005,7 +2010,7 @@ class _Handler(BaseHTTPRequestHandler):
             raw, refused = self._read_body(), None
         except _HTTPError as error:  # too large or malformed framing: answered, never read on
             raw, refused = b"", error
-        exchange = owner.respond(method, self.path, headers, raw, refused=refused)
+        exchange = owner.respond(method, self.path, headers, raw, refused=refused, connection=self.number)
         if exchange.forward:
             status = self._proxy(owner._recorder, exchange.record, headers, _route_of(self.path), exchange.protocol)
             owner._log_request(method, self.path, status, exchange.record, None, time.monotonic() - started)
@@ -2533,7 +2538,10 @@ class MockServer:
         self._kept: Any = collections.OrderedDict()  # stored responses: id -> (response, conversation items)
         self._unkept: Any = collections.OrderedDict()  # ids of responses made with store: false
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # notified as each request is journaled
+        self._received = 0  # requests journaled since the start or the last reset(), dropped ones too
         self._count = 0
+        self._connections = 0
         self._fixtures = self._build(fixtures, "fixtures") if fixtures is not None else []
         self._added: list[Fixture] = []
         self._faults: list[list[Any]] = []  # [fault, requests left]
@@ -2595,12 +2603,24 @@ class MockServer:
         with self._lock:
             self._faults.append([parsed, times])
 
+    def wait_for_requests(self, count: int, *, timeout: float = 10.0) -> list[RecordedRequest]:
+        """Block until ``count`` requests have arrived (since the start or the last
+        ``reset()``), at most ``timeout`` seconds; the journal then. For a test
+        whose client runs elsewhere (a thread, a subprocess): act on "the 5th
+        request is in" with no polling. Raises TimeoutError saying how many came."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError("wait_for_requests: expected a count >= 0, got %r" % (count,))
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: self._received >= count, timeout):
+                raise TimeoutError("expected %d request(s) within %gs, got %d" % (count, timeout, self._received))
+            return list(self.requests)
+
     def reset(self) -> None:
         """Forget the requests, the fixtures added since start, queued faults, and
         how often each remaining fixture was used."""
         with self._lock:
             del self.requests[:]
-            self.dropped = self._journal_bytes = 0
+            self.dropped = self._journal_bytes = self._received = 0
             self._kept.clear()
             self._unkept.clear()
             del self._added[:]
@@ -2637,10 +2657,11 @@ class MockServer:
     # -- answering, without I/O: the handler feeds requests in and writes what comes out
 
     def respond(self, method: str, target: str, headers: Mapping[str, str], raw: bytes, *,
-                refused: _HTTPError | None = None) -> _Exchange:
+                refused: _HTTPError | None = None, connection: int | None = None) -> _Exchange:
         """The reply to one request (``headers`` with lower-case names, ``raw`` its body
         bytes), and the fault to send it with. Touches no socket: the HTTP handler
-        reads, calls this, and writes. ``refused``: the request could not be read."""
+        reads, calls this, and writes. ``refused``: the request could not be read;
+        ``connection``: the number of the connection it came on, for the journal."""
         request_id = "req_mock_%d" % self._next_id()
         path = target.split("?", 1)[0]
         route = _route_of(path)
@@ -2654,7 +2675,7 @@ class MockServer:
                 kind = headers.get("content-type", "").split(";")[0].strip().lower()
                 out = self._control(method, route, body, problem, kind)
             else:
-                record = RecordedRequest(method, target, _journal_headers(headers), body, raw)
+                record = RecordedRequest(method, target, _journal_headers(headers), body, raw, connection)
                 self._record(record)
                 if self._recorder is not None:
                     return _Exchange(None, None, record, protocol, forward=True)
@@ -2916,6 +2937,11 @@ class MockServer:
         if self._stopping.wait(seconds):
             raise ConnectionAbortedError("the mock server is stopping")
 
+    def _next_connection(self) -> int:
+        with self._lock:
+            self._connections += 1
+            return self._connections
+
     def _next_id(self) -> int:
         with self._lock:
             self._count += 1
@@ -2926,6 +2952,8 @@ class MockServer:
         bodies) the oldest go, counted in ``dropped``."""
         with self._lock:
             self.requests.append(request)
+            self._received += 1
+            self._arrived.notify_all()
             self._journal_bytes += len(request.raw)
             while len(self.requests) > self.journal_limit or (
                 self._journal_bytes > _JOURNAL_BYTES and len(self.requests) > 1

@@ -5851,7 +5851,7 @@ class Batch:
                                      or not 0 <= max_cost < float("inf")):
             raise ValueError("max_cost must be a number of USD >= 0, got %r" % (max_cost,))
         shard = _check_shard(shard)
-        self._owns_client = client is None
+        self._owns_client = not isinstance(client, AsyncTokenHub)  # made here, or the twin of a blocking one
         self._client = _async_twin(client) if client is not None else AsyncTokenHub()
         if not (self._client._api_key or self._client._auth_token):
             self._client._auth_headers(_CHAT)  # the error that names the variables to set
