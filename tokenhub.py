@@ -6449,6 +6449,10 @@ def _cli_batch(args: Any) -> int:
                                              "give --price MODEL=IN/OUT (USD per million tokens)")) from None
     if os.path.exists(errors_path):
         os.remove(errors_path)  # its requests are not in OUTPUT, so this run tries them again
+    if not run.summary.total:
+        print("tokenhub batch: nothing to do: %s holds a result for each of the %d request(s)%s"
+              % (args.output, run.summary.skipped, " of this shard" if shard else ""), file=sys.stderr)
+        return 0
     progress = _Progress(sys.stderr, live=sys.stderr.isatty(), every=0.5 if sys.stderr.isatty() else 10.0)
     try:
         asyncio.run(_cli_batch_run(run, args, errors_path, progress))

@@ -12,6 +12,7 @@ import sys
 import time
 
 import _common  # noqa: F401  (puts the repository on sys.path)
+import batch
 import concurrency
 import hostile
 import import_time
@@ -24,7 +25,7 @@ import streaming
 BENCHMARKS = {
     "import_time": import_time, "sse_decode": sse_decode, "streaming": streaming,
     "request_overhead": request_overhead, "mock_load": mock_load, "memory": memory, "hostile": hostile,
-    "concurrency": concurrency,
+    "concurrency": concurrency, "batch": batch,
 }
 
 

@@ -50,6 +50,15 @@ def test_tool_runner_offline():
 SAID = "This is the TokenHub mock server (%s). You said: %s"
 
 EXPECTED = {
+    "batch.py": [
+        "claude-style     " + SAID % ("deepseek-v4-flash", "Write a haiku about queues."),
+        "responses-style  " + SAID % ("deepseek-v4-flash", "Give one tip for writing tests."),
+        "3                " + SAID % ("deepseek-v4-flash", "What is the capital of Japan?"),
+        "run_batch: 7 succeeded, 0 failed, 308 tokens out",
+        "(first run, exit 0)\n  tokenhub batch: 7 succeeded (in results.jsonl), 0 failed, 0 skipped as already done",
+        "(second run, exit 0)\n  tokenhub batch: nothing to do: results.jsonl holds a result for each of the 7 request(s)",
+        "results.jsonl: 7 lines, ids 1, 2, 3, claude-style, responses-style, summary-1, summary-2",
+    ],
     "streaming.py": [
         "chunks: " + SAID % ("deepseek-v4-flash", "Write a haiku about the sea"),
         "text:   " + SAID % ("deepseek-v4-flash", "Write a haiku about the sea"),
