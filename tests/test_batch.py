@@ -308,6 +308,12 @@ def test_a_client_with_its_own_ssl_context_says_why_it_cannot_pickle():
         pickle.dumps(client)
 
 
+# The mock server's threads run in this process, so Python 3.12+ warns that fork() may deadlock a
+# child; the children here touch none of those threads' locks (that is what is being tested).
+FORK_IN_THREADS = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+
+
+@FORK_IN_THREADS
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_shards_run_in_worker_processes(mock, method):
     if method not in multiprocessing.get_all_start_methods():
@@ -321,11 +327,12 @@ def test_shards_run_in_worker_processes(mock, method):
     assert sorted(done) == sorted(str(n) for n in range(1, 41))
 
 
+@FORK_IN_THREADS
 def test_a_forked_child_never_uses_the_parents_connections(mock):
     if "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("no fork on this platform")
     client = client_for(mock, "sync")
-    assert ask(client, "parent first") .endswith("parent first")  # leaves a kept-alive connection
+    assert ask(client, "parent first").endswith("parent first")  # leaves a kept-alive connection
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.apply(ask, (client, "child")).endswith("You said: child")
     assert ask(client, "parent again").endswith("parent again")
@@ -536,3 +543,37 @@ def test_the_errors_file_sits_beside_the_output():
     assert tokenhub._errors_path("out.jsonl") == "out.errors.jsonl"
     assert tokenhub._errors_path("results") == "results.errors.jsonl"
     assert tokenhub._errors_path("a/b.json") == "a/b.json.errors.jsonl"
+
+
+def test_progress_off_a_terminal_is_a_plain_line_every_interval():
+    class Run:  # what the ticker reads: a batch's summary
+        summary = tokenhub.APIObject(total=10, succeeded=3, failed=0, skipped=0, in_flight=2, not_started=5,
+                                     concurrency=2, input_tokens=30, output_tokens=90, reasoning_tokens=0,
+                                     cost=0.0, unpriced=3, elapsed=1.5, requests_per_second=2.0, stopped=None)
+
+    class Out:
+        def __init__(self):
+            self.lines = []
+            self.enough = asyncio.Event()
+
+        def write(self, text):
+            self.lines.append(text)
+            if len(self.lines) == 3:
+                self.enough.set()
+
+        def flush(self):
+            pass
+
+    async def run():
+        out = Out()
+        progress = tokenhub._Progress(out, live=False, every=0.01)
+        progress.show(Run.summary)  # off a terminal, a result alone prints nothing...
+        assert out.lines == []
+        ticker = asyncio.ensure_future(progress.tick(Run()))
+        await asyncio.wait_for(out.enough.wait(), 10)  # ...the ticker does, a line at a time
+        ticker.cancel()
+        return out.lines
+
+    lines = asyncio.run(run())
+    assert lines[0] == "tokenhub batch: 3/10 done, 2.0/s, ETA 4s, tokens 30 in / 90 out, cost unknown, 0 errors, concurrency 2\n"
+    assert len(set(lines)) == 1 and "\r" not in "".join(lines)
