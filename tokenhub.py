@@ -6439,6 +6439,8 @@ def _cli_batch(args: Any) -> int:
         items = _batch_items(_batch_lines(data), args.model, unit="line")
     except BatchInputError as error:
         raise _UsageError("%s: %s" % (args.input, _shown(str(error), sys.stderr))) from None
+    if not items:
+        raise _UsageError("%s has no requests (expected one JSON value a line)" % args.input)
     done = _batch_done(args.output)
     client = _cli_client(args, AsyncTokenHub)
     try:

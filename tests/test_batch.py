@@ -427,6 +427,13 @@ def test_the_command_refuses_bad_options(mock, tmp_path, args, message):
     assert (status, stdout) == (2, "") and message in stderr and mock.requests == []
 
 
+def test_the_command_refuses_an_input_without_requests(mock, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n  \n")
+    status, _, stderr = batch_cli(mock, str(source), "-o", str(tmp_path / "out.jsonl"))
+    assert status == 2 and "in.jsonl has no requests (expected one JSON value a line)" in stderr
+
+
 def test_the_command_will_not_write_over_its_input(mock, tmp_path):
     source = tmp_path / "in.jsonl"
     write_lines(source, ["hi"])
