@@ -152,6 +152,7 @@ _MAX_ERROR_BODY = 1024 * 1024  # what an error response may contribute to the er
 _MAX_DRAIN = 64 * 1024  # bytes read after a stream's terminator to free the connection
 _DRAIN_WAIT = 0.5  # seconds those bytes may take before the connection is closed instead
 _READ_SIZE = 64 * 1024
+_FIRST_READ = 4 * 1024  # a connection's first read; each later one doubles, to 4 × _READ_SIZE
 _RUN_LIMIT = 256  # plain text pieces a stream gathers before folding them into its snapshot
 _MAX_CONNECTIONS = 1000  # an async client's connections in use to one host (as the OpenAI SDK sets httpx's)
 
@@ -3523,11 +3524,12 @@ def _has_input(sock: Any) -> bool:
 class _Conn:
     """One open blocking connection: a socket (maybe TLS, maybe through a proxy's tunnel)."""
 
-    __slots__ = ("sock", "_wait")
+    __slots__ = ("sock", "_wait", "_read_size")
 
     def __init__(self, sock: Any) -> None:
         self.sock = sock
         self._wait: Any = _UNRESOLVED  # the timeout the socket has now
+        self._read_size = _FIRST_READ  # small first, doubling per read (see _AsyncConn)
 
     def _timeout(self, seconds: float | None) -> None:
         if seconds != self._wait:  # a syscall saved on the common, unchanging limit
@@ -3536,12 +3538,16 @@ class _Conn:
 
     def send(self, data: bytes, seconds: float | None) -> None:
         self._timeout(seconds)
+        self._read_size = _FIRST_READ  # each reply starts small: a kept-alive connection too
         self.sock.sendall(data)
 
     def receive(self, reader: _ResponseReader, seconds: float | None) -> None:
         """Feed ``reader`` the next bytes, waiting at most ``seconds`` (then socket.timeout)."""
         self._timeout(seconds)
-        reader.feed(self.sock.recv(_READ_SIZE))
+        size = self._read_size
+        if size < 4 * _READ_SIZE:
+            self._read_size = size * 2
+        reader.feed(self.sock.recv(size))
 
     def start_tls(self, context: ssl.SSLContext, host: str, seconds: float | None) -> None:
         self._timeout(seconds)
@@ -3715,18 +3721,33 @@ class _AsyncConn:
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiter: Any = None
+        self._read_size = _FIRST_READ
 
-    # asyncio's protocol callbacks
+    # How reading works: bytes are taken from the socket only as fast as the reader
+    # uses them, so a thousand open streams that nobody reads keep their unread
+    # replies in the kernel, not as decoded events here. Each receive() doubles the
+    # size of one read, from _FIRST_READ up to 4 × _READ_SIZE (a stream being
+    # read is read in large pieces); reading pauses once a read's worth waits unread.
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        self._read_size = _FIRST_READ
+        self._size_reads()
+
+    def _size_reads(self) -> None:
+        # asyncio's plain socket transports read max_size bytes at a time; a TLS
+        # transport has no such knob, and is held back by pausing alone.
+        if hasattr(self.transport, "max_size"):
+            self.transport.max_size = self._read_size
 
     def data_received(self, data: bytes) -> None:
         self._chunks.append(data)
         self._size += len(data)
-        if self._size > 4 * _READ_SIZE and not self._reading_paused:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        elif self._size >= self._read_size and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
-        self._wake()
 
     def eof_received(self) -> bool:
         self._eof = True
@@ -3767,6 +3788,8 @@ class _AsyncConn:
     async def send(self, data: bytes, seconds: float | None) -> None:
         if self._lost is not None or self.transport.is_closing():
             raise self._lost or ConnectionResetError("the connection is closed")
+        self._read_size = _FIRST_READ  # each reply starts small: a kept-alive connection too
+        self._size_reads()
         self.transport.write(data)
         if self._writing_paused:
             waiter = self._drain_waiter = self.loop.create_future()
@@ -3774,6 +3797,9 @@ class _AsyncConn:
 
     async def receive(self, reader: _ResponseReader, seconds: float | None) -> None:
         """Feed ``reader`` the next bytes, waiting at most ``seconds`` (then socket.timeout)."""
+        if self._read_size < 4 * _READ_SIZE:
+            self._read_size *= 2
+            self._size_reads()
         if not self._chunks and not self._eof:
             await self._wait(seconds)
         if self._chunks:
@@ -3791,6 +3817,7 @@ class _AsyncConn:
         self.transport = await _within(
             self.loop.start_tls(self.transport, self, context, server_hostname=host), seconds
         )
+        self._size_reads()
 
     def clean(self) -> bool:
         return not (self._chunks or self._eof) and not self.transport.is_closing()
