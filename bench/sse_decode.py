@@ -90,7 +90,7 @@ def fair():
         table.add(name, [megabytes / s for s in seconds], [events / s for s in seconds])
 
     add("tokenhub iter_sse", lambda: sum(1 for _ in tokenhub.iter_sse(io.BufferedReader(io.BytesIO(data)))))
-    if installed("httpx_sse"):
+    if installed("httpx_sse") and installed("httpx"):
         add("httpx_sse 0.4.3 path (iter_text, SSELineDecoder)", _httpx_sse_fair(data))
     else:
         table.skip("httpx_sse 0.4.3 path", "skipped (not installed)")

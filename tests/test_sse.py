@@ -169,3 +169,23 @@ def test_the_bulk_path_and_the_line_loop_agree():
         ("message", "y", "7", None), ("message", "two\nlines", "7", None), ("message", "caf\u00e9 \ufffd", "7", None),
         ("message", "z", "7", 5), ("message", "end", "7", None),
     ]
+
+
+@pytest.mark.parametrize("stream", [
+    b"data: a\n\ndata:b\n\ndata: c\n\n",  # a block without the space, between two with it
+    b"data: a\n\n: ping\n\ndata: b\n\n",  # a comment block
+    b"data: a\n\nevent: x\ndata: b\n\ndata: c\n\n",  # another field
+    b"data: \n\ndata: x\n\n",  # an empty payload
+    b"data: a\ndata: b\n\ndata: c\n\n",  # two data lines in one event
+    b"data: data: x\n\ndata: \n\ndata: y\n\n",  # payloads that look like fields
+    b"data: a\n\n\ndata: b\n\n",  # an extra blank line
+    b"data: a\n\ndata: b\n\ndata: unfinished",  # an event still arriving
+    b"data: a\n\nid: 7\n\ndata: b\n\n",  # an id that the next event carries
+    b"data: \xe4\xb8\xad\xe6\x96\x87 \xff\n\ndata: ok\n\n",  # non-ASCII, and a byte that is not UTF-8
+])
+def test_the_bulk_path_decodes_as_the_line_loop_does(stream):
+    whole = tokenhub.SSEDecoder().feed(stream)  # one feed: the bulk paths
+    dripped = tokenhub.SSEDecoder()
+    one_by_one = [event for i in range(len(stream)) for event in dripped.feed(stream[i:i + 1])]
+    assert [(e.event, e.data, e.id) for e in whole] == [(e.event, e.data, e.id) for e in one_by_one]
+    assert whole  # the cases all dispatch something
