@@ -3826,6 +3826,10 @@ class _AsyncConn:
             reader.feed(b"")
 
     async def start_tls(self, context: ssl.SSLContext, host: str, seconds: float | None) -> None:
+        # Under TLS the socket transport feeds asyncio's TLS layer, not this protocol:
+        # its reads go back to asyncio's own size, and pausing alone holds a stream back.
+        self._read_size = 4 * _READ_SIZE
+        self._size_reads()
         self.transport = await _within(
             self.loop.start_tls(self.transport, self, context, server_hostname=host), seconds
         )
