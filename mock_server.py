@@ -1947,6 +1947,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "TokenHubMock/" + __version__
+    # Writes are buffered, so a head and its body, or a stream's events, leave in one
+    # send rather than one each; http.server flushes at the end of every request, and
+    # a pause (ttfb, drip, stall, a recording's pace) flushes first (_pause).
+    wbufsize = 64 * 1024
     server: _Server
 
     def setup(self) -> None:
@@ -1982,6 +1986,75 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
         self.server.owner._log("%s -> %d %s" % (_brief(self.requestline or "(no request line)", 60), code, detail))
+
+    # http.server's parse_request reads the headers through the email package, a
+    # quarter of all the time a small request costs here (the profile in bench/mock_load.py's
+    # notes). This one checks the request line as it does (RFC 9112 §3), reads the
+    # header lines itself with the same limits, and builds the same HTTPMessage
+    # directly; a header block of any other shape (a folded line, a line with no
+    # colon) still goes through the email parser, so nothing is read differently.
+    def parse_request(self) -> bool:
+        import http.client
+
+        self.command = None
+        self.request_version = version = self.default_request_version
+        self.close_connection = True
+        self.requestline = requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = requestline.split()
+        if not words:
+            return False
+        if len(words) >= 3:
+            version = words[-1]
+            numbers = version[5:].split(".") if version.startswith("HTTP/") else []
+            if len(numbers) != 2 or not all(n.isdigit() and len(n) <= 10 for n in numbers):
+                self.send_error(400, "Bad request version (%r)" % version)
+                return False
+            if (int(numbers[0]), int(numbers[1])) >= (2, 0):
+                self.send_error(505, "Invalid HTTP version (%s)" % version[5:])
+                return False
+            self.close_connection = (int(numbers[0]), int(numbers[1])) < (1, 1)
+            self.request_version = version
+        if not 2 <= len(words) <= 3:
+            self.send_error(400, "Bad request syntax (%r)" % requestline)
+            return False
+        self.command, self.path = words[0], words[1]
+        if len(words) == 2:
+            self.close_connection = True
+            if self.command != "GET":
+                self.send_error(400, "Bad HTTP/0.9 request type (%r)" % self.command)
+                return False
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")  # not an authority: a path (as http.server does)
+        lines = []
+        while True:
+            line = self.rfile.readline(65537)
+            if len(line) > 65536:
+                self.send_error(431, "Line too long", "header line")
+                return False
+            if line in (b"\r\n", b"\n", b""):
+                break
+            lines.append(line)
+            if len(lines) > 100:
+                self.send_error(431, "Too many headers", "got more than 100 headers")
+                return False
+        self.headers = message = http.client.HTTPMessage()
+        pairs = [str(line, "iso-8859-1").partition(":") for line in lines]
+        if all(colon and name and name == name.strip() and name[0] not in " \t" for name, colon, _ in pairs):
+            for name, _, value in pairs:
+                message[name] = value.lstrip(" \t").rstrip("\r\n")  # as the email parser keeps it
+        else:
+            import email.parser
+
+            text = str(b"".join(lines), "iso-8859-1") + "\r\n"
+            self.headers = email.parser.Parser(_class=http.client.HTTPMessage).parsestr(text)
+        connection = self.headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        if self.headers.get("Expect", "").lower() == "100-continue" and self.request_version >= "HTTP/1.1":
+            return self.handle_expect_100()  # curl asks before sending a large body
+        return True
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -2076,6 +2149,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if not data:
                     break
                 self._write_chunk(data)  # forwarded the moment it arrives, never held back
+                self.wfile.flush()
                 parts = _split_events(pending + data)
                 pending = parts.pop() if parts and not parts[-1].endswith((b"\n\n", b"\r\r", b"\r\n\r\n")) else b""
                 now = round(time.monotonic() - started, 4)
@@ -2143,7 +2217,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Send a reply as the fault says: after ``ttfb``, paced by ``drip``, broken
         after N events. A non-streamed body counts as events of _BODY_PIECE bytes."""
         if fault.ttfb:
-            self.server.owner._pause(fault.ttfb)
+            self._pause(fault.ttfb)
         if out.stream:
             self._write_head(out.status, out.headers + [("Transfer-Encoding", "chunked")])
             if self._write_paced(list(out.pieces), fault, self._write_chunk, protocol, stream=True, offsets=out.offsets):
@@ -2178,7 +2252,7 @@ class _Handler(BaseHTTPRequestHandler):
         while True:
             for action in fault.due(sent):
                 if action == "stall":
-                    self.server.owner._pause(fault.seconds if fault.seconds is not None else _STALL_SECONDS)
+                    self._pause(fault.seconds if fault.seconds is not None else _STALL_SECONDS)
                 elif action == "disconnect":
                     return False
                 elif not stream:
@@ -2193,11 +2267,16 @@ class _Handler(BaseHTTPRequestHandler):
             if not pieces:
                 return True
             if sent and fault.drip:
-                self.server.owner._pause(fault.drip)
+                self._pause(fault.drip)
             if offsets is not None and sent < len(offsets):
-                self.server.owner._pause(max(0.0, started + offsets[sent] - time.monotonic()))
+                self._pause(max(0.0, started + offsets[sent] - time.monotonic()))
             write(pieces.pop(0))
             sent += 1
+
+    def _pause(self, seconds: float) -> None:
+        """A fault's or a recording's pause: what was written goes out first."""
+        self.wfile.flush()
+        self.server.owner._pause(seconds)
 
     def _write_chunk(self, data: bytes) -> None:
         if data:  # an empty chunk would end the body

@@ -487,10 +487,22 @@ def _decoder() -> Callable[[str], Any]:
     than parsing a stream chunk."""
     import json
 
-    decode = json.JSONDecoder(object_pairs_hook=APIObject).decode
+    decoder = json.JSONDecoder(object_pairs_hook=APIObject)
+    decode, scan = decoder.decode, decoder.scan_once
 
     def parse(text: str) -> Any:
+        # JSONDecoder.decode is scan_once between two whitespace regex matches; a
+        # stream's data starts with "{" and ends with "}", so scan at once and check
+        # that the value took the whole text. Anything else takes the full path.
         try:
+            if text[:1] == "{" and text[-1:] == "}":
+                try:
+                    value, end = scan(text, 0)
+                except StopIteration:
+                    pass
+                else:
+                    if end == len(text):
+                        return value
             return decode(text)
         except RecursionError:  # a reply nested thousands deep: malformed, not a crash
             raise ValueError("JSON nested too deeply to parse") from None

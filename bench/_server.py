@@ -6,7 +6,8 @@ It answers every request on a kept-alive connection, as fast as the socket
 takes the bytes: a POST whose body asks to stream gets CHUNKS
 chat.completion.chunk events and [DONE] (each chunk's content "word ", or with
 CHARS a run of that many non-ASCII characters, sent as UTF-8); any other request a
-small chat.completion. A request with "Connection: close" is answered, then closed.
+small chat.completion. A request with "Connection: close" is answered, then closed; one
+with "X-Bench-Framing: close" gets the stream with no Content-Length, ended by closing.
 """
 
 import json
@@ -37,10 +38,11 @@ def responses(chunks, chars=0):
         head = "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\nx-request-id: bench\r\n\r\n" % (kind, len(body))
         return head.encode() + body
 
-    return http(stream, "text/event-stream"), http(plain, "application/json")
+    return http(stream, "text/event-stream"), http(plain, "application/json"), (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\nx-request-id: bench\r\n\r\n" + stream)
 
 
-def serve(conn, streamed, plain):
+def serve(conn, streamed, plain, delimited):
     reader = conn.makefile("rb")
     try:
         while True:
@@ -54,6 +56,9 @@ def serve(conn, streamed, plain):
                 head.append(line.lower())
             length = next((int(h.split(b":")[1]) for h in head if h.startswith(b"content-length:")), 0)
             body = reader.read(length)
+            if any(h.startswith(b"x-bench-framing:") and b"close" in h for h in head):
+                conn.sendall(delimited)  # no Content-Length: the body ends when the connection does
+                return
             conn.sendall(streamed if b'"stream":true' in body.replace(b" ", b"") else plain)
             if any(h.startswith(b"connection:") and b"close" in h for h in head):
                 return
@@ -65,7 +70,7 @@ def serve(conn, streamed, plain):
 
 
 def main():
-    streamed, plain = responses(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    streamed, plain, delimited = responses(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(256)
@@ -78,7 +83,7 @@ def main():
             except OSError:
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=serve, args=(conn, streamed, plain), daemon=True).start()
+            threading.Thread(target=serve, args=(conn, streamed, plain, delimited), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     sys.stdin.read()  # the benchmark closes our stdin when it is done

@@ -305,3 +305,30 @@ def test_verbose_logs_one_line_per_request_with_the_users_words(capsys):
     with MockServer() as srv:  # quiet by default
         raw_request(srv, "GET", "/v1/models")
     assert capsys.readouterr().err == ""
+
+
+def _request_head(*header_lines, version="HTTP/1.1", body=b'{"model":"glm-5","messages":[{"role":"user","content":"hi"}]}'):
+    head = "POST /v1/chat/completions %s\r\nContent-Type: application/json\r\nConnection: close\r\n" % version
+    head += "".join(line + "\r\n" for line in header_lines)
+    return (head + "Content-Length: %d\r\n\r\n" % len(body)).encode() + body
+
+
+def test_the_mock_reads_request_heads_as_http_server_does(mock):
+    from conftest import wire_bytes
+
+    # Plain header lines, read by the mock's own reader.
+    reply = wire_bytes(mock, _request_head("X-Team:   data  ", "authorization: Bearer k"))
+    assert reply.startswith(b"HTTP/1.1 200 ") and b"You said: hi" in reply
+    assert mock.requests[-1].headers["x-team"] == "data  "  # leading blanks go, trailing stay, as in http.server
+    # A folded (obs-fold) line goes through the email parser, as before.
+    reply = wire_bytes(mock, _request_head("X-Folded: one", " two"))
+    assert reply.startswith(b"HTTP/1.1 200 ") and mock.requests[-1].headers["x-folded"] == "one\r\n two"  # as before
+    # curl's Expect: 100-continue gets its interim reply before the body is sent.
+    reply = wire_bytes(mock, _request_head("Expect: 100-continue"))
+    assert reply.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ")
+    # What http.server refuses, refused the same way.
+    assert wire_bytes(mock, _request_head(version="HTTP/2.0")).startswith(b"HTTP/1.1 505 ")
+    assert wire_bytes(mock, _request_head(version="HTTP/x.1")).startswith(b"HTTP/1.1 400 ")
+    assert wire_bytes(mock, _request_head(*("X-%d: v" % n for n in range(101)))).startswith(b"HTTP/1.1 431 ")
+    assert wire_bytes(mock, _request_head("X-Long: " + "v" * 70000)).startswith(b"HTTP/1.1 431 ")
+    assert wire_bytes(mock, b"POST /v1/chat/completions\r\n\r\n").startswith(b"HTTP/1.1 400 ")  # HTTP/0.9, not GET
