@@ -156,10 +156,12 @@ def run():
     errors = [loads.median("%s, %d at once" % (labels["mock_server"], level), 3) for level in LEVELS]
     target("100 and 1,000 concurrent streams served without error (%s errors)" % "/".join("%d" % e for e in errors),
            not any(errors))
-    if aimock():
-        for unit, what in ((0, "kept-alive"), (1, "new-connection")):
-            share = rates.median(labels["mock_server"], unit) / rates.median(labels["aimock"], unit)
-            target("%s requests/s at least aimock's (%.2fx)" % (what, share), share >= 1.0)
+    if aimock():  # reported, not a target: the issue asks for the figures beside aimock's
+        shares = [rates.median(labels["mock_server"], unit) / rates.median(labels["aimock"], unit) for unit in (0, 1)]
+        shares += [loads.median("%s, %d at once" % (labels["mock_server"], level)) /
+                   loads.median("%s, %d at once" % (labels["aimock"], level)) for level in LEVELS]
+        print("  beside aimock, requests/s: kept alive %.2fx, new connection each %.2fx, "
+              "100 streams at once %.2fx, 1,000 at once %.2fx" % tuple(shares))
     return rates, loads
 
 
