@@ -90,7 +90,9 @@ def consume_async(start):
 def run():
     table = Table("Streaming end to end: %d chunks from a local socket server" % CHUNKS,
                   ["chunks/s", "first chunk (ms)"])
-    with CannedServer(CHUNKS) as url:
+    server = CannedServer(CHUNKS)
+    with server as url:
+        cores = server.pin()  # the floor and every client on one core, the server on another
         def add(name, measure):
             measure()  # a warm-up run: connections open, caches filled
             runs = repeat(measure)
@@ -120,6 +122,7 @@ def run():
                 add("openai create(stream=True)", lambda: consume(lambda: client.chat.completions.create(**REQUEST)))
         else:
             table.skip("openai create(stream=True)", "skipped (not installed)")
+        server.unpin(cores)
     table.show(reference="tokenhub create(stream=True)")
     ours = table.median("tokenhub create(stream=True)")
     peer = table.median("openai create(stream=True)")
