@@ -5913,7 +5913,7 @@ class Batch:
         self.concurrency = concurrency
         self.max_retries = _check_retries(max_retries)
         self.max_cost = max_cost
-        self.prices = dict(_PRICES, **self._client._meter.prices, **dict(prices or {}))
+        self.prices = {**_PRICES, **self._client._meter.prices, **dict(prices or {})}
         if shard is not None:
             items = [item for item in items if _shard_of(item.custom_id, shard[1]) == shard[0]]
         done = set(skip)
@@ -5923,8 +5923,8 @@ class Batch:
         if max_cost is not None:
             unpriced = sorted({item.body["model"] for item in self._pending} - set(self.prices))
             if unpriced:
-                raise ValueError("max_cost needs a price for every model, and %s %s none; give prices= "
-                                 "{model: (input, output)} in USD per million tokens"
+                raise ValueError("max_cost needs a price for every model, and %s %s none; give --price MODEL=IN/OUT "
+                                 "(the command) or prices={model: (input, output)} (Python), in USD per million tokens"
                                  % (", ".join(unpriced), "has" if len(unpriced) == 1 else "have"))
         self._count = dict(total=len(self._pending), succeeded=0, failed=0, skipped=len(items) - len(self._pending),
                            in_flight=0, input_tokens=0, output_tokens=0, reasoning_tokens=0, cost=0.0,
@@ -6047,23 +6047,16 @@ class Batch:
         attempt = 0
         while True:
             ticket = await self._gate.enter()
-            slow_down = None
             try:
                 reply = await self._send(item)
             except (APIError, TypeError, ValueError) as error:
-                try:
-                    if isinstance(error, AuthenticationError):
-                        self.stopped = "authentication"  # every other request would fail the same way
-                        raise
-                    if not isinstance(error, APIError):
-                        raise
-                    delay = _retry_wait(error, attempt, self.max_retries, budget)
-                except (APIError, TypeError, ValueError):
+                delay = self._again_after(error, attempt, budget)
+                slow_down = None
+                if isinstance(error, APIStatusError) and error.status_code in _SLOW_DOWN:
+                    slow_down = delay if delay is not None else _retry_delay(error.headers, attempt)
+                self._gate.leave(ticket, slow_down=slow_down)
+                if delay is None:
                     return self._failed(item, error)
-                finally:
-                    if isinstance(error, APIStatusError) and error.status_code in _SLOW_DOWN:
-                        slow_down = _retry_delay(error.headers, attempt)
-                    self._gate.leave(ticket, slow_down=slow_down)
                 await asyncio.sleep(delay)
                 attempt += 1
             except BaseException:
@@ -6072,6 +6065,20 @@ class Batch:
             else:
                 self._gate.leave(ticket, succeeded=True)
                 return self._succeeded(item, reply)
+
+    def _again_after(self, error: BaseException, attempt: int, budget: _Budget) -> float | None:
+        """Seconds before trying a failed request again, by the client's retry policy;
+        None when it is not tried again (a 401 also stops the batch: every other
+        request would fail the same way)."""
+        if isinstance(error, AuthenticationError):
+            self.stopped = "authentication"
+            return None
+        if not isinstance(error, APIError):
+            return None  # a request the client refused to send (TypeError, ValueError)
+        try:
+            return _retry_wait(error, attempt, self.max_retries, budget)
+        except APIError:
+            return None
 
     async def _send(self, item: _BatchItem) -> APIObject:
         result = await self._client._call(item.protocol, dict(item.body), {"max_retries": 0}, keep=True)
@@ -6502,8 +6509,7 @@ def _cli_batch(args: Any) -> int:
         run = Batch(items, client=client, concurrency=args.jobs, max_cost=args.max_cost, prices=prices,
                     shard=shard, skip=done, max_retries=args.max_retries)
     except ValueError as error:
-        raise _UsageError(str(error).replace("give prices= {model: (input, output)} in USD per million tokens",
-                                             "give --price MODEL=IN/OUT (USD per million tokens)")) from None
+        raise _UsageError(str(error)) from None
     if os.path.exists(errors_path):
         os.remove(errors_path)  # its requests are not in OUTPUT, so this run tries them again
     if not run.summary.total:

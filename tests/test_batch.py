@@ -584,3 +584,20 @@ def test_progress_off_a_terminal_is_a_plain_line_every_interval():
     lines = asyncio.run(run())
     assert lines[0] == "tokenhub batch: 3/10 done, 2.0/s, ETA 4s, tokens 30 in / 90 out, cost unknown, 0 errors, concurrency 2\n"
     assert len(set(lines)) == 1 and "\r" not in "".join(lines)
+
+
+@pytest.mark.parametrize("status", [429, 529, 500])
+def test_429_and_529_cut_the_concurrency_and_other_errors_do_not(mock, status):
+    mock.add(fault="status=%d,retry-after-ms=1" % status, match={"user": "first"}, times=1)
+    batch = tokenhub.run_batch(["first", "second", "third"], client=client_for(mock, "sync"), model="deepseek-v4-flash",
+                               concurrency=4)
+    assert all(result.error is None for result in batch)
+    assert (batch._gate.cut_at > 0) is (status in (429, 529))  # the limit was halved once, or never
+
+
+def test_prices_may_come_from_the_client_and_the_call_at_once(mock):
+    mock.add(DOLLAR)
+    client = client_for(mock, "sync", prices={"priced": (1.0, 1.0)})
+    batch = tokenhub.run_batch(["q"], client=client, model="priced", prices={"priced": (50000.0, 50000.0)})
+    list(batch)
+    assert batch.summary.cost == pytest.approx(1.0)  # the call's price wins

@@ -313,3 +313,14 @@ def test_a_long_run_of_text_pieces_is_gathered_in_parts(client, mock):
         assert sum(1 for _ in stream.text_stream) == 1000
         final = stream.get_final_completion()
     assert without_created(final) == without_created(plain)
+
+
+def test_the_chunk_parser_takes_only_a_whole_json_object():
+    parse = tokenhub._decoder()
+    assert parse('{"a":[1,{"b":null}]}') == {"a": [1, {"b": None}]}
+    assert parse(' {"a":1} ') == {"a": 1}  # whitespace around it: the full path
+    assert isinstance(parse('{"a":{"b":1}}')["a"], tokenhub.APIObject)
+    assert parse("{}") == {}
+    for text in ('{"a":1} {"b":2}', '{"a":1}}', '{"a":1}x}', '{"a":'):  # a value, then more: not one object
+        with pytest.raises(ValueError):
+            parse(text)
